@@ -1,0 +1,327 @@
+"""The project's configuration: ``params.yaml`` read once into frozen dataclasses.
+
+Every section of ``params.yaml`` is one dataclass below; ``load_params`` checks the whole file
+against them and rejects an unknown key, a missing key or a value of the wrong type with a message
+that names the key and the file. Snakemake validates through the same function (see
+``workflow/rules/common.smk``), so both orchestrators refuse the same bad file the same way.
+
+Values that are only meaningful within a range (a positive batch size, a known preset name) are
+checked in ``__post_init__`` of their dataclass, again naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file that does not match the schema; the message names the file and the key."""
+
+
+TRACK_SETS = ("bmusegan8", "lpd5", "lpd17")
+DISCRIMINATORS = ("proposed", "ablated", "baseline", "proposed_small")
+GENERATORS = ("proposed", "proposed_small")
+# Stage-two and end-to-end experiments, named as in DESIGN.md.
+EXPERIMENTS = (
+    "twostage_dbn",
+    "twostage_sbn",
+    "joint_dbn",
+    "joint_sbn",
+    "end2end_dbn",
+    "end2end_sbn",
+)
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    """Raise a ConfigError about ``key`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the raw data lives. Point these at a full LPD download to run at the paper's scale."""
+
+    lpd_root: str  # an LPD tree: lpd_cleansed/, lpd_5_cleansed/ or lpd_17_cleansed/
+    cleansed_ids: str  # cleansed_ids.txt: "md5    MSD id" per line
+    lastfm_dir: str  # folder of id_list_<tag>.txt (LPD's Last.fm label lists)
+    midi_dir: str  # a folder of MIDI files, used when filter.source is "midi"
+    paper_reference: str  # spec/paper_reference.csv: the paper's table values
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Stage ``filter``: which songs enter the training tensor (paper section 4.1)."""
+
+    source: Literal["lpd", "midi"]
+    tag: str | None  # Last.fm tag; null keeps every song
+    min_bars: int
+    workers: int  # processes that read files; 0 = all cores
+
+    def __post_init__(self) -> None:
+        _check(self.min_bars >= 1, "filter.min_bars", f"must be >= 1, got {self.min_bars}")
+        _check(self.workers >= 0, "filter.workers", f"must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class BuildTensor:
+    """Stage ``build_tensor``: merged, binarized four-bar phrases in one HDF5 file."""
+
+    track_set: Literal["bmusegan8", "lpd5", "lpd17"]
+    phrases_per_song: int
+    n_bars: int
+    lowest_pitch: int
+    n_pitches: int
+    allow_overlap: bool
+    allow_silent: bool
+    seed: int
+    workers: int  # processes that load songs; 0 = all cores
+
+    def __post_init__(self) -> None:
+        _check(self.phrases_per_song >= 1, "build_tensor.phrases_per_song", "must be >= 1")
+        _check(self.n_bars >= 1, "build_tensor.n_bars", "must be >= 1")
+        _check(
+            0 <= self.lowest_pitch and self.lowest_pitch + self.n_pitches <= 128,
+            "build_tensor.lowest_pitch/n_pitches",
+            "the pitch range must lie within MIDI 0..127",
+        )
+        _check(self.workers >= 0, "build_tensor.workers", f"must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class Model:
+    """Network options shared by every experiment (spec section 2)."""
+
+    z_dim: int
+    batch_norm: Literal["affine", "batch"]  # affine = the original's inference-mode BN
+    estimator: Literal["sigmoid_adjusted", "straight_through"]
+
+    def __post_init__(self) -> None:
+        _check(self.z_dim >= 1, "model.z_dim", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Optim:
+    """WGAN-GP and Adam settings shared by all training stages (spec 3.1, 3.2)."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    gp_lambda: float
+    n_critic: int
+    n_critic_burst: int
+    burst_first_iterations: int  # stage one and end-to-end only
+    burst_every: int
+    slope_rate: float  # binary-neuron slope is multiplied by this after every epoch
+    device: Literal["auto", "cpu", "cuda"]
+    bf16: bool
+    compile: bool
+    monitor_every: int  # iterations between metrics of the fixed monitoring batch
+    snapshot_every: int  # iterations between rolling resume snapshots
+    seed: int
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, "optim.lr", "must be > 0")
+        _check(self.n_critic >= 1, "optim.n_critic", "must be >= 1")
+        _check(self.monitor_every >= 1, "optim.monitor_every", "must be >= 1")
+        _check(self.snapshot_every >= 1, "optim.snapshot_every", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Pretrain:
+    """Stage ``pretrain``: stage-one G + D, one run per discriminator (spec 3.3)."""
+
+    discriminators: list[str]
+    generator: str
+    batch_size: int
+    n_iterations: int  # paper: 8,580 (20 epochs at batch 32 on 13,746 phrases)
+
+    def __post_init__(self) -> None:
+        for name in self.discriminators:
+            _check(name in DISCRIMINATORS, "pretrain.discriminators", f"unknown {name!r}")
+        _check(self.generator in GENERATORS, "pretrain.generator", f"unknown {self.generator!r}")
+        _check(self.batch_size >= 1, "pretrain.batch_size", "must be >= 1")
+        _check(self.n_iterations >= 1, "pretrain.n_iterations", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Train:
+    """Stage ``train``: two-stage, joint and end-to-end models (spec 3.3)."""
+
+    experiments: list[str]
+    batch_size: int
+    n_iterations: int  # two-stage and joint; paper: about 7,000
+    n_iterations_end2end: int  # paper: about 9,000
+
+    def __post_init__(self) -> None:
+        for name in self.experiments:
+            _check(name in EXPERIMENTS, "train.experiments", f"unknown {name!r}")
+        _check(self.batch_size >= 1, "train.batch_size", "must be >= 1")
+        _check(self.n_iterations >= 1, "train.n_iterations", "must be >= 1")
+        _check(self.n_iterations_end2end >= 1, "train.n_iterations_end2end", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Stage ``sample``: phrases drawn from each trained model with a seeded z (spec 4.1)."""
+
+    seed: int
+    n_phrases_pretrain: int  # paper: 1,600
+    n_phrases_binary: int  # paper: 800
+    batch_size: int
+    n_midi: int
+    n_grid: int  # phrases drawn in the PNG grid
+
+    def __post_init__(self) -> None:
+        _check(self.n_phrases_pretrain >= 1, "sample.n_phrases_pretrain", "must be >= 1")
+        _check(self.n_phrases_binary >= 1, "sample.n_phrases_binary", "must be >= 1")
+        _check(self.batch_size >= 1, "sample.batch_size", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class MetricMode:
+    """Thresholds and chroma of one metric mode (spec section 4)."""
+
+    qualified_min_steps: int  # QN: a note is qualified if it lasts at least this many steps
+    polyphonic_min_pitches: int  # PP: a step is polyphonic with at least this many pitches
+    chroma: Literal["band8", "pitch_class"]
+    drum_semantics: Literal["onset", "xor"]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Metric options of stage ``evaluate`` (spec section 4)."""
+
+    modes: list[str]
+    paper: MetricMode
+    musical: MetricMode
+    tonal_pair: list[int]  # track indices of the tonal-distance pair (Piano, Guitar)
+    tonal_radii: list[float]  # r1, r2, r3 of the tonal matrix
+    scale_mask: list[int]  # 12 entries, 1 = in scale (C major)
+    drum_filter: list[float]  # one 6-step period of the 16th-note grid
+    drum_track: int
+    chunk_size: int  # phrases read per chunk from the HDF5 file
+
+    def __post_init__(self) -> None:
+        for mode in self.modes:
+            _check(mode in ("paper", "musical"), "metrics.modes", f"unknown mode {mode!r}")
+        _check(len(self.tonal_pair) == 2, "metrics.tonal_pair", "needs exactly two tracks")
+        _check(len(self.tonal_radii) == 3, "metrics.tonal_radii", "needs exactly three radii")
+        _check(len(self.scale_mask) == 12, "metrics.scale_mask", "needs exactly 12 entries")
+        _check(self.chunk_size >= 1, "metrics.chunk_size", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole ``params.yaml``."""
+
+    paths: Paths
+    filter: Filter
+    build_tensor: BuildTensor
+    model: Model
+    optim: Optim
+    pretrain: Pretrain
+    train: Train
+    sample: Sample
+    metrics: Metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it in that type."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        _check(value in choices, key, f"must be one of {list(choices)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        inner = [o for o in options if o is not type(None)]
+        return _convert(value, inner[0], key)
+    if origin is list:
+        _check(isinstance(value, list), key, f"must be a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        _check(isinstance(value, dict), key, f"must be a mapping, got {value!r}")
+        return _build(tp, value, key)
+    if tp is bool:
+        _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        _check(ok, key, f"must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        _check(ok, key, f"must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        _check(isinstance(value, str), key, f"must be a string, got {value!r}")
+        return value
+    raise TypeError(f"{key}: unsupported annotation {_type_name(tp)}")
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown and missing keys."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    dotted = f"{prefix}." if prefix else ""
+    unknown = sorted(set(data) - set(fields))
+    _check(not unknown, f"{dotted}{unknown[0] if unknown else ''}", "unknown key")
+    missing = sorted(set(fields) - set(data))
+    _check(not missing, f"{dotted}{missing[0] if missing else ''}", "missing key")
+    values = {name: _convert(data[name], hints[name], f"{dotted}{name}") for name in fields}
+    return cls(**values)
+
+
+def params_from_dict(data: dict[str, Any], source: str = "params.yaml") -> Params:
+    """Validate an already parsed params mapping; errors name ``source``."""
+    try:
+        if not isinstance(data, dict):
+            raise ConfigError("the file must hold a mapping of sections")
+        return typing.cast(Params, _build(Params, data, ""))
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``; every error names the file and the key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the params file ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    return params_from_dict(data, str(path))
+
+
+def as_dict(params: Any) -> dict[str, Any]:
+    """A plain dict of a config dataclass, for checkpoints and HDF5 attributes."""
+    return dataclasses.asdict(params)

@@ -1,0 +1,151 @@
+"""The HDF5 phrase file: the training tensor, and every set of generated samples.
+
+Layout (one file)::
+
+    phrases   bool (N, n_bars, steps_per_bar, n_pitches, n_tracks) = (N, 4, 96, 84, 8) by default,
+              chunked one phrase per chunk, gzip-compressed
+    msd_id    str  (N,)  provenance of each phrase ("" for generated phrases)
+    md5       str  (N,)
+    start_bar int32 (N,) first bar of the window in its song (-1 for generated phrases)
+    attrs     track_names, programs, is_drums, lowest_pitch, resolution (steps per beat),
+              params (JSON of the params that made the file), and any extra attributes given
+
+Same inputs give a byte-identical file: no timestamps (``track_times=False``), fixed chunking and
+compression, attributes written in sorted order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from pipeline.io import atomic_path
+
+PHRASES = "phrases"
+_STR = h5py.string_dtype(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What a phrase file says about its tracks: names, GM programs and drum flags."""
+
+    names: list[str]
+    programs: list[int]
+    is_drums: list[bool]
+
+
+@dataclass(frozen=True)
+class PhraseBatch:
+    """A block of phrases with their provenance, as written to or read from the file."""
+
+    phrases: np.ndarray  # bool (n, bars, steps, pitches, tracks)
+    msd_ids: list[str]
+    md5s: list[str]
+    start_bars: list[int]
+
+
+def write_phrase_file(
+    path: str | Path,
+    batches: Iterable[PhraseBatch],
+    phrase_shape: tuple[int, int, int, int],
+    tracks: TrackInfo,
+    lowest_pitch: int,
+    resolution: int,
+    params: dict[str, Any],
+    extra_attrs: dict[str, Any] | None = None,
+) -> int:
+    """Stream ``batches`` into a new phrase file at ``path`` (atomically); return N.
+
+    ``phrase_shape`` is (bars, steps per bar, pitches, tracks). Memory stays bounded by one batch.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        data = f.create_dataset(
+            PHRASES,
+            shape=(0, *phrase_shape),
+            maxshape=(None, *phrase_shape),
+            dtype=bool,
+            chunks=(1, *phrase_shape),
+            compression="gzip",
+            compression_opts=4,
+            shuffle=True,
+            track_times=False,
+        )
+        prov: dict[str, list[Any]] = {"msd_id": [], "md5": [], "start_bar": []}
+        n = 0
+        for batch in batches:
+            k = len(batch.phrases)
+            if k == 0:
+                continue
+            data.resize(n + k, axis=0)
+            data[n : n + k] = batch.phrases.astype(bool, copy=False)
+            prov["msd_id"] += batch.msd_ids
+            prov["md5"] += batch.md5s
+            prov["start_bar"] += batch.start_bars
+            n += k
+        f.create_dataset("msd_id", data=np.array(prov["msd_id"], dtype=object), dtype=_STR,
+                         track_times=False)
+        f.create_dataset("md5", data=np.array(prov["md5"], dtype=object), dtype=_STR,
+                         track_times=False)
+        f.create_dataset("start_bar", data=np.array(prov["start_bar"], dtype=np.int32),
+                         track_times=False)
+        attrs = {
+            "track_names": json.dumps(tracks.names),
+            "programs": json.dumps(tracks.programs),
+            "is_drums": json.dumps(tracks.is_drums),
+            "lowest_pitch": int(lowest_pitch),
+            "resolution": int(resolution),
+            "params": json.dumps(params, sort_keys=True),
+            **(extra_attrs or {}),
+        }
+        for key in sorted(attrs):
+            f.attrs[key] = attrs[key]
+    return n
+
+
+def count_phrases(path: str | Path) -> int:
+    """Number of phrases in a phrase file."""
+    with h5py.File(path, "r") as f:
+        return int(f[PHRASES].shape[0])
+
+
+def read_track_info(path: str | Path) -> TrackInfo:
+    """Track names, programs and drum flags stored in a phrase file."""
+    with h5py.File(path, "r") as f:
+        return TrackInfo(
+            names=json.loads(f.attrs["track_names"]),
+            programs=json.loads(f.attrs["programs"]),
+            is_drums=json.loads(f.attrs["is_drums"]),
+        )
+
+
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    """All attributes of a phrase file, JSON attributes decoded."""
+    out: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+        for key, value in f.attrs.items():
+            if isinstance(value, str) and value[:1] in "[{":
+                value = json.loads(value)
+            elif isinstance(value, np.generic):
+                value = value.item()
+            out[key] = value
+    return out
+
+
+def read_phrases(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Phrases ``start:stop`` as a bool array (n, bars, steps, pitches, tracks)."""
+    with h5py.File(path, "r") as f:
+        return np.asarray(f[PHRASES][start:stop], dtype=bool)
+
+
+def iter_phrase_chunks(path: str | Path, chunk_size: int) -> Iterator[np.ndarray]:
+    """Yield the phrases of a file in consecutive bool chunks of at most ``chunk_size``."""
+    with h5py.File(path, "r") as f:
+        data = f[PHRASES]
+        for start in range(0, data.shape[0], chunk_size):
+            yield np.asarray(data[start : start + chunk_size], dtype=bool)
