@@ -114,6 +114,13 @@ def count_phrases(path: str | Path) -> int:
         return int(f[PHRASES].shape[0])
 
 
+def phrase_shape(path: str | Path) -> tuple[int, int, int, int]:
+    """(bars, steps per bar, pitches, tracks) of the phrases in a phrase file."""
+    with h5py.File(path, "r") as f:
+        bars, steps, pitches, tracks = (int(d) for d in f[PHRASES].shape[1:])
+    return bars, steps, pitches, tracks
+
+
 def read_track_info(path: str | Path) -> TrackInfo:
     """Track names, programs and drum flags stored in a phrase file."""
     with h5py.File(path, "r") as f:

@@ -1,0 +1,18 @@
+# The experiment DAG for Snakemake: the same stages and the identical commands as dvc.yaml
+# (tests/test_dag_parity.py checks it). Run: snakemake --cores 2
+# After a Snakemake run, `dvc commit -f` records it for DVC (DESIGN.md convention 6).
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        "outputs/tables/table1.md",
+        "outputs/tables/table2.md",

@@ -1,0 +1,43 @@
+"""A piano-roll image grid of phrases, laid out like the paper's sample figures.
+
+One row per track (labelled), one column per phrase; each cell shows the phrase's four bars
+left to right (time) with pitch upwards, and thin lines at the bar boundaries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: figures only go to files
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.io import atomic_path  # noqa: E402
+
+
+def plot_phrase_grid(path: str | Path, phrases: np.ndarray, track_names: list[str]) -> None:
+    """Save ``phrases`` (n, bars, steps, pitches, tracks) as a PNG grid at ``path``."""
+    n, n_bars, n_steps, n_pitches, n_tracks = phrases.shape
+    fig, axes = plt.subplots(
+        n_tracks, n, figsize=(2.6 * n + 0.8, 0.75 * n_tracks + 0.4), squeeze=False
+    )
+    for col in range(n):
+        for row in range(n_tracks):
+            ax = axes[row, col]
+            # (bars, steps, pitches) -> (pitches, bars * steps): time on x, pitch upwards
+            roll = phrases[col, ..., row].reshape(n_bars * n_steps, n_pitches).T
+            ax.imshow(roll, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
+                      interpolation="nearest")
+            for bar in range(1, n_bars):
+                ax.axvline(bar * n_steps - 0.5, color="tab:blue", linewidth=0.4)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(track_names[row], rotation=0, ha="right", va="center", fontsize=8)
+        axes[0, col].set_title(f"sample {col}", fontsize=8)
+    fig.subplots_adjust(left=0.1, right=0.99, top=0.93, bottom=0.02, wspace=0.05, hspace=0.08)
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,43 @@
+"""What every stage's ``main()`` shares: the ``--params`` and ``--log`` options and logging set-up.
+
+DVC's ``cmd:`` and Snakemake's ``shell:`` run the identical command line, so a stage writes its own
+log file (``--log``, declared as the Snakemake rule's ``log:``) instead of relying on a shell
+redirection that only one of the tools would see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pipeline.config import ConfigError, Params, load_params
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def stage_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every stage takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="the params file (params.yaml)")
+    parser.add_argument("--log", default=None, help="also write the log to this file")
+    return parser
+
+
+def setup_logging(log_path: str | None) -> None:
+    """Log INFO and above to stderr and, when given, to ``log_path`` (created, overwritten)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
+
+
+def load_or_exit(path: str) -> Params:
+    """Load the params file, or exit with status 2 and the validation message (no traceback)."""
+    try:
+        return load_params(path)
+    except ConfigError as error:
+        logging.getLogger("pipeline").error("%s", error)
+        raise SystemExit(2) from None

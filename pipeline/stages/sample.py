@@ -1,0 +1,151 @@
+"""Stage ``sample``: draw phrases from a trained model (paper section 4.1; spec 3.3 and 4.1).
+
+One run writes one *sample set*: ``phrases.h5`` (the phrase-file layout of
+``pipeline.data.phrase_file``), ``grid.png`` (a piano-roll grid, one row per track) and ``midi/``
+(the first few samples as MIDI files).
+
+Binarization (``--binarize``):
+
+- ``ht``: test-time hard thresholding of a stage-one generator's sigmoid output, x > 0.5 (strict).
+- ``bs``: test-time Bernoulli sampling of the same output, 1 iff u < x with u ~ U[0, 1).
+- ``model``: the binary output of a refiner or end-to-end model as it is (SBNs stay stochastic at
+  test time, as in the original).
+
+z comes from a generator seeded with ``sample.seed`` on the CPU, so the HT and BS sets of one
+stage-one model see exactly the same z and hence the same raw outputs, as in the original
+evaluation (analysis/eval_gan.py), and the draws do not depend on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from pipeline.config import Sample, as_dict
+from pipeline.data.phrase_file import (
+    PhraseBatch,
+    phrase_shape,
+    read_attrs,
+    read_track_info,
+    write_phrase_file,
+)
+from pipeline.export.midi import write_midi
+from pipeline.export.pianoroll_png import plot_phrase_grid
+from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.training.checkpoint import load_sampler
+from pipeline.training.device import pick_device
+
+log = logging.getLogger(__name__)
+
+Binarize = Literal["ht", "bs", "model"]
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    n_phrases: int
+    density: float  # fraction of active cells, a quick sanity figure for the log
+
+
+def binarize(raw: torch.Tensor, how: Binarize, rng: torch.Generator) -> torch.Tensor:
+    """Turn a batch of generator outputs into booleans the way ``how`` says (see module doc)."""
+    if how == "ht":
+        return raw > 0.5
+    if how == "bs":
+        u = torch.rand(raw.shape, generator=rng).to(raw.device)
+        return u < raw
+    return raw > 0.5  # already {0, 1}: only the dtype changes
+
+
+def draw_batches(
+    sampler, n_phrases: int, batch_size: int, how: Binarize, seed: int, device: torch.device
+) -> Iterator[np.ndarray]:
+    """Yield bool phrase batches (b, bars, steps, pitches, tracks) from ``sampler``."""
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the SBN noise inside the model uses the global generator
+    for start in range(0, n_phrases, batch_size):
+        b = min(batch_size, n_phrases - start)
+        z = torch.randn(b, sampler.z_dim, generator=rng)
+        with torch.no_grad():
+            raw = sampler(z.to(device)).float().cpu()
+        yield binarize(raw, how, rng).numpy()
+
+
+def run(
+    cfg: Sample,
+    checkpoint: Path,
+    tensor: Path,
+    how: Binarize,
+    out_dir: Path,
+    device: torch.device,
+) -> SampleResult:
+    """Write one sample set from ``checkpoint`` into ``out_dir``."""
+    sampler = load_sampler(checkpoint, device)
+    if (sampler.kind == "binary") != (how == "model"):
+        raise ValueError(
+            f"{checkpoint}: a {sampler.kind} model cannot be sampled with --binarize {how} "
+            "(stage-one models take ht or bs; binary models take model)"
+        )
+    n_phrases = cfg.n_phrases_binary if how == "model" else cfg.n_phrases_pretrain
+    tracks = read_track_info(tensor)
+    attrs = read_attrs(tensor)
+    kept: list[np.ndarray] = []  # the first few phrases, for the grid and MIDI files
+    n_keep = max(cfg.n_midi, cfg.n_grid)
+    active = 0.0
+
+    def batches() -> Iterator[PhraseBatch]:
+        nonlocal active
+        for phrases in draw_batches(sampler, n_phrases, cfg.batch_size, how, cfg.seed, device):
+            active += float(phrases.mean()) * len(phrases)
+            if sum(len(k) for k in kept) < n_keep:
+                kept.append(phrases)
+            n = len(phrases)
+            yield PhraseBatch(phrases, [""] * n, [""] * n, [-1] * n)
+
+    write_phrase_file(
+        out_dir / "phrases.h5",
+        batches(),
+        phrase_shape(tensor),
+        tracks,
+        lowest_pitch=int(attrs["lowest_pitch"]),
+        resolution=int(attrs["resolution"]),
+        params={"sample": as_dict(cfg), "binarize": how},
+        extra_attrs={"source_checkpoint": checkpoint.as_posix()},
+    )
+    first = np.concatenate(kept)[:n_keep]
+    plot_phrase_grid(out_dir / "grid.png", first[: cfg.n_grid], tracks.names)
+    midi_dir = out_dir / "midi"
+    midi_dir.mkdir(parents=True, exist_ok=True)
+    for i, phrase in enumerate(first[: cfg.n_midi]):
+        write_midi(
+            midi_dir / f"sample_{i:03d}.mid",
+            phrase,
+            tracks,
+            int(attrs["lowest_pitch"]),
+            int(attrs["resolution"]),
+        )
+    result = SampleResult(n_phrases=n_phrases, density=active / max(n_phrases, 1))
+    log.info("%s: %d phrases (%s), %.4f of cells active", out_dir, n_phrases, how, result.density)
+    return result
+
+
+def main() -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--tensor", type=Path, required=True, help="training tensor (track info)")
+    parser.add_argument("--binarize", choices=["ht", "bs", "model"], required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args()
+    setup_logging(args.log)
+    params = load_or_exit(args.params)
+    device = pick_device(params.optim.device)
+    run(params.sample, args.checkpoint, args.tensor, args.binarize, args.out_dir, device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Stage ``tables``: the paper's Tables 1 and 2 regenerated, ours beside the paper's.
+
+Table 1 (paper section 4.3, training strategies): training data, pretrained BS/HT, proposed
+(two-stage) SBN/DBN, joint SBN/DBN, end-to-end SBN/DBN. Table 2 (section 4.5, discriminator
+designs): proposed, ablated-I and ablated-II (baseline) discriminators with BS and HT.
+Columns: qualified-note rate (QN), polyphonicity (PP), tonal distance (TD).
+
+Each metric mode gets its own tables, labelled: in ``paper`` mode our numbers sit beside the paper's
+(``spec/paper_reference.csv``); ``musical`` mode has no published counterpart. The caption states
+the scale of our run (phrases evaluated, training iterations) next to the paper's. The stage also
+plots QN and PP along training for every run, from the runs' ``log.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline.io import atomic_path, write_text  # noqa: E402
+from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+METRICS = {"QN": "qualified_note_rate", "PP": "polyphonicity", "TD": "tonal_distance"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a paper table: our sample set and its key in paper_reference.csv."""
+
+    label: str
+    sample_set: str  # folder name under the evaluate outputs
+    strategy: str
+    discriminator: str
+    binarization: str
+
+
+TABLE1 = [
+    Row("training data", "training_data", "training data", "-", "-"),
+    Row("pretrained (BS)", "pretrain_proposed_bs", "pretrained", "proposed D", "BS"),
+    Row("pretrained (HT)", "pretrain_proposed_ht", "pretrained", "proposed D", "HT"),
+    Row("proposed (SBN)", "twostage_sbn", "proposed (two-stage)", "proposed D", "SBN"),
+    Row("proposed (DBN)", "twostage_dbn", "proposed (two-stage)", "proposed D", "DBN"),
+    Row("joint (SBN)", "joint_sbn", "joint", "proposed D", "SBN"),
+    Row("joint (DBN)", "joint_dbn", "joint", "proposed D", "DBN"),
+    Row("end-to-end (SBN)", "end2end_sbn", "end-to-end", "proposed D", "SBN"),
+    Row("end-to-end (DBN)", "end2end_dbn", "end-to-end", "proposed D", "DBN"),
+]
+TABLE2 = [
+    Row("proposed (BS)", "pretrain_proposed_bs", "pretrained", "proposed D", "BS"),
+    Row("proposed (HT)", "pretrain_proposed_ht", "pretrained", "proposed D", "HT"),
+    Row("ablated-I (BS)", "pretrain_ablated_bs", "pretrained", "ablated D", "BS"),
+    Row("ablated-I (HT)", "pretrain_ablated_ht", "pretrained", "ablated D", "HT"),
+    Row("ablated-II (BS)", "pretrain_baseline_bs", "pretrained", "baseline D", "BS"),
+    Row("ablated-II (HT)", "pretrain_baseline_ht", "pretrained", "baseline D", "HT"),
+]
+TITLES = {
+    "table1": "Table 1: training strategies",
+    "table2": "Table 2: discriminator designs",
+}
+PAPER_SCALE = (
+    "paper: 1,600 phrases per stage-one set and 800 per binary model, 13,746 training phrases; "
+    "stage one 8,580 iterations, stage two about 7,000, end-to-end about 9,000"
+)
+
+
+def fmt(value: float | None) -> str:
+    """Two decimals, or a dash for a value that is undefined (NaN) or missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.2f}"
+
+
+def read_metrics(metrics_dir: Path, sample_set: str) -> dict:
+    """The ``metrics.json`` of one sample set (both modes)."""
+    path = metrics_dir / sample_set / "metrics.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing; run the evaluate stage first") from None
+
+
+def reference_row(reference: pd.DataFrame, row: Row) -> pd.Series:
+    """The paper's values for ``row`` in paper_reference.csv."""
+    match = reference[
+        (reference["strategy"] == row.strategy)
+        & (reference["discriminator"] == row.discriminator)
+        & (reference["binarization"] == row.binarization)
+    ]
+    if len(match) != 1:
+        raise ValueError(f"paper_reference.csv: no single row for {row}")
+    return match.iloc[0]
+
+
+def build_table(
+    rows: list[Row], metrics: dict[str, dict], reference: pd.DataFrame, mode: str
+) -> pd.DataFrame:
+    """One table as a DataFrame: ours per metric and, in paper mode, the paper's beside it."""
+    records = []
+    for row in rows:
+        block = metrics[row.sample_set].get(mode)
+        if block is None:
+            raise KeyError(f"metrics of {row.sample_set} have no {mode!r} mode")
+        record: dict[str, object] = {"model": row.label, "mode": mode}
+        record["n_phrases"] = block["n_phrases"]
+        paper = reference_row(reference, row)
+        for short, key in METRICS.items():
+            value = block["aggregate"][key]
+            record[f"ours_{short}"] = float("nan") if value is None else float(value)
+            if mode == "paper":
+                record[f"paper_{short}"] = float(paper[f"paper_{short}"])
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def to_markdown(table: pd.DataFrame, title: str, mode: str, caption: str) -> str:
+    """A Markdown table with each cell written as ``ours (paper)`` in paper mode."""
+    if mode == "paper":
+        heading = f"### {title} — `paper` mode (the original code's metrics), ours (paper)"
+    else:
+        heading = f"### {title} — `musical` mode (the metrics as the paper's text defines them)"
+    lines = [heading, "", "| model | QN | PP | TD | phrases |", "|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        cells = []
+        for short in METRICS:
+            cell = fmt(r[f"ours_{short}"])
+            if mode == "paper":
+                cell += f" ({fmt(r[f'paper_{short}'])})"
+            cells.append(cell)
+        lines.append(f"| {r['model']} | {' | '.join(cells)} | {r['n_phrases']} |")
+    lines += ["", caption, ""]
+    return "\n".join(lines)
+
+
+def scale_caption(runs_dir: Path, metrics: dict[str, dict]) -> str:
+    """Our run's scale: phrases in the training data and iterations of each trained model."""
+    parts = [f"training data: {metrics['training_data']['paper']['n_phrases']} phrases"]
+    for log_csv in sorted(runs_dir.glob("*/*/log.csv")):
+        iterations = int(pd.read_csv(log_csv)["iteration"].max()) + 1
+        parts.append(f"{log_csv.parent.parent.name}/{log_csv.parent.name}: {iterations} iterations")
+    return f"Scale of this run — {'; '.join(parts)}. For comparison, {PAPER_SCALE}."
+
+
+def plot_curves(log_csv: Path, out_png: Path) -> None:
+    """QN and PP of the fixed monitoring batch along training, as in the paper's Figs. 9, 11."""
+    data = pd.read_csv(log_csv)
+    data = data.dropna(subset=["qualified_note_rate"])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax, key, name in zip(axes, ["qualified_note_rate", "polyphonicity"], ["QN", "PP"],
+                             strict=True):
+        ax.plot(data["iteration"], data[key], marker=".", linewidth=1)
+        ax.set_xlabel("iteration")
+        ax.set_title(f"{name} ({log_csv.parent.name})")
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def run(metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path,
+        modes: list[str]) -> list[Path]:
+    """Write the tables (Markdown + CSV per table) and the curve plots; return what was written."""
+    reference = pd.read_csv(reference_csv)
+    sets = {row.sample_set for row in TABLE1 + TABLE2}
+    metrics = {name: read_metrics(metrics_dir, name) for name in sorted(sets)}
+    caption = scale_caption(runs_dir, metrics)
+    written = []
+    for name, rows in (("table1", TABLE1), ("table2", TABLE2)):
+        tables = [build_table(rows, metrics, reference, mode) for mode in modes]
+        markdown = "\n".join(
+            to_markdown(t, TITLES[name], mode, caption) for t, mode in zip(tables, modes,
+                                                                           strict=True)
+        )
+        write_text(out_dir / f"{name}.md", markdown)
+        with atomic_path(out_dir / f"{name}.csv") as tmp:
+            pd.concat(tables).to_csv(tmp, index=False, float_format="%.6f")
+        written += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
+    for log_csv in sorted(runs_dir.glob("*/*/log.csv")):
+        png = out_dir / "curves" / f"{log_csv.parent.parent.name}_{log_csv.parent.name}.png"
+        plot_curves(log_csv, png)
+        written.append(png)
+    log.info("wrote %d files to %s", len(written), out_dir)
+    return written
+
+
+def main() -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    parser.add_argument("--metrics-dir", type=Path, required=True)
+    parser.add_argument("--runs-dir", type=Path, required=True,
+                        help="folder holding pretrain/<run>/ and train/<run>/ outputs")
+    parser.add_argument("--reference", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args()
+    setup_logging(args.log)
+    params = load_or_exit(args.params)
+    run(args.metrics_dir, args.runs_dir, args.reference, args.out_dir, params.metrics.modes)
+
+
+if __name__ == "__main__":
+    main()

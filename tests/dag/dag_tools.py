@@ -1,0 +1,153 @@
+"""Helpers for the DAG tests: a scratch copy of the repo and both orchestrators' views of the DAG.
+
+The scratch copy lives in ``<tmp>/main`` with ``<tmp>/shared`` linked to the real ``../shared``, so
+the default ``../shared/...`` paths of params.yaml resolve exactly as in a real checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+BIN = Path(sys.executable).parent  # the virtualenv's bin/: python, dvc, snakemake
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stage instance as an orchestrator sees it."""
+
+    name: str  # DVC addressing: stage or stage@item
+    cmd: str  # whitespace-normalised command line
+    deps: frozenset[str]
+    outs: frozenset[str]
+
+
+def env() -> dict[str, str]:
+    """The environment for subprocesses: the virtualenv first on PATH, git identity set."""
+    return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 1200) -> str:
+    """Run ``cmd`` in ``cwd``; return its stdout+stderr, failing loudly with them on error."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True,
+                          timeout=timeout)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{output[-6000:]}"
+    return output
+
+
+def scratch_repo(tmp: Path, params_update: dict | None = None) -> Path:
+    """Copy the tracked and untracked-unignored files of the repo to ``tmp/main`` as a git repo."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    root = tmp / "main"
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / name)
+    (tmp / "shared").symlink_to(SHARED, target_is_directory=True)
+    if params_update:
+        write_params(root, params_update)
+    run(["git", "init", "-q"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "scratch"], root)
+    return root
+
+
+def write_params(root: Path, update: dict) -> None:
+    """Merge ``update`` (section -> {key: value}) into ``root/params.yaml``."""
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in update.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _norm(cmd: str) -> str:
+    return " ".join(cmd.split())
+
+
+def _expand_code(paths: list[str], root: Path) -> frozenset[str]:
+    """Code folders under pipeline/ become their .py files, as the Snakemake rules list them."""
+    out = set()
+    for p in paths:
+        if p.startswith("pipeline/") and (root / p).is_dir():
+            out |= {f.relative_to(root).as_posix() for f in (root / p).rglob("*.py")}
+        else:
+            out.add(p)
+    return frozenset(out)
+
+
+def dvc_jobs(root: Path) -> dict[str, Job]:
+    """Every DVC stage instance with its resolved command, deps and outs."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        stages = list(repo.index.stages)
+        return {
+            s.name: Job(
+                s.name,
+                _norm(s.cmd),
+                # params are compared by the rule's params:, not as a dependency on params.yaml
+                _expand_code(
+                    [d.def_path for d in s.deps if not isinstance(d, ParamsDependency)], root
+                ),
+                frozenset(o.def_path for o in s.outs),
+            )
+            for s in stages
+        }
+
+
+_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+
+
+def snakemake_jobs(root: Path) -> dict[str, Job]:
+    """Every Snakemake job of a forced dry run, named like DVC's stage instances."""
+    text = run([str(BIN / "snakemake"), "-n", "-p", "--forceall", "--cores", "1"], root)
+    jobs: dict[str, Job] = {}
+    block: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if match := _RULE.match(line):
+            block = {"rule": match.group(1)}
+        elif ":" in line and block and "cmd" not in block:
+            key, _, value = line.partition(":")
+            block[key.strip()] = value.strip()
+            if key == "Shell command" and value.strip() != "None":  # rule all runs nothing
+                block["cmd"] = value.strip()
+                jobs_add(jobs, block)
+    return jobs
+
+
+def _paths(listing: str) -> frozenset[str]:
+    """The comma-separated paths of a dry-run ``input:``/``output:`` line."""
+    return frozenset(filter(None, (p.strip() for p in listing.split(","))))
+
+
+def jobs_add(jobs: dict[str, Job], block: dict[str, str]) -> None:
+    """Add one parsed dry-run block as a Job (DVC-style name: rule@wildcard)."""
+    name = block["rule"]
+    if "wildcards" in block:
+        name += "@" + block["wildcards"].split("=", 1)[1]
+    inputs, outputs = _paths(block.get("input", "")), _paths(block.get("output", ""))
+    jobs[name] = Job(name, _norm(block["cmd"]), inputs, outputs)

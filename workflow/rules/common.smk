@@ -1,0 +1,39 @@
+# Shared by every rule file: config validation and path helpers. No rule lives here.
+
+import glob
+
+import yaml
+
+from pipeline.config import params_from_dict
+
+# The same validation as every stage's main(): a bad params.yaml fails before any job starts.
+PARAMS = params_from_dict(config, "params.yaml")
+
+# The experiment, sample and evaluation sets are defined once, in dvc.yaml's vars, and read here,
+# so the two orchestrators cannot drift apart.
+with open("dvc.yaml") as _f:
+    DVC_VARS = {k: v for block in yaml.safe_load(_f)["vars"] for k, v in block.items()}
+EXPERIMENTS = DVC_VARS["experiments"]
+SAMPLE_SETS = DVC_VARS["sample_sets"]
+EVALUATE_SETS = DVC_VARS["evaluate_sets"]
+DISCRIMINATOR_RUNS = ["proposed", "ablated", "baseline"]
+
+
+wildcard_constraints:
+    run="|".join(DISCRIMINATOR_RUNS),
+    experiment="|".join(EXPERIMENTS),
+    sample_set="|".join(SAMPLE_SETS),
+    eval_set="|".join(EVALUATE_SETS),
+
+
+def code(*parts):
+    """The Python files a stage runs: each part is a module file or a package folder of pipeline/.
+
+    Snakemake does not see imported modules, so every rule lists its code as input (DVC lists the
+    same folders as deps).
+    """
+    files = []
+    for part in parts:
+        path = f"pipeline/{part}"
+        files += [path] if path.endswith(".py") else sorted(glob.glob(f"{path}/**/*.py", recursive=True))
+    return files

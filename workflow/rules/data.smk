@@ -1,0 +1,46 @@
+# Stages filter and build_tensor: raw LPD (or MIDI) to the HDF5 training tensor.
+
+
+rule filter:
+    input:
+        code=code("stages/filter.py", "data", "config.py"),
+        lpd_root=config["paths"]["lpd_root"],
+        cleansed_ids=config["paths"]["cleansed_ids"],
+        lastfm_dir=config["paths"]["lastfm_dir"],
+        midi_dir=config["paths"]["midi_dir"],
+    output:
+        manifest="outputs/filter/manifest.csv",
+        report="outputs/filter/report.json",
+    params:
+        source=config["filter"]["source"],
+        tag=config["filter"]["tag"],
+        min_bars=config["filter"]["min_bars"],
+    log:
+        "logs/filter.log",
+    shell:
+        "python -m pipeline.stages.filter --params params.yaml"
+        " --lpd-root {input.lpd_root} --cleansed-ids {input.cleansed_ids}"
+        " --lastfm-dir {input.lastfm_dir} --midi-dir {input.midi_dir}"
+        " --manifest {output.manifest} --report {output.report}"
+        " --log {log}"
+
+
+rule build_tensor:
+    input:
+        code=code("stages/build_tensor.py", "data", "config.py"),
+        manifest="outputs/filter/manifest.csv",
+        lpd_root=config["paths"]["lpd_root"],
+        midi_dir=config["paths"]["midi_dir"],
+    output:
+        tensor="outputs/build_tensor/phrases.h5",
+        report="outputs/build_tensor/report.json",
+    params:
+        values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
+    log:
+        "logs/build_tensor.log",
+    shell:
+        "python -m pipeline.stages.build_tensor --params params.yaml"
+        " --manifest {input.manifest}"
+        " --lpd-root {input.lpd_root} --midi-dir {input.midi_dir}"
+        " --tensor {output.tensor} --report {output.report}"
+        " --log {log}"

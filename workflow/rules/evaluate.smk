@@ -1,0 +1,65 @@
+# Stages sample, evaluate and tables: from trained models to the paper's tables.
+
+
+rule sample:
+    input:
+        code=code("stages/sample.py", "training", "models", "export"),
+        checkpoint=lambda w: SAMPLE_SETS[w.sample_set]["checkpoint"],
+        tensor="outputs/build_tensor/phrases.h5",
+    output:
+        phrases="outputs/sample/{sample_set}/phrases.h5",
+        grid="outputs/sample/{sample_set}/grid.png",
+        midi=directory("outputs/sample/{sample_set}/midi"),
+    params:
+        binarize=lambda w: SAMPLE_SETS[w.sample_set]["binarize"],
+        n_phrases=lambda w: config["sample"][SAMPLE_SETS[w.sample_set]["count"]],
+        values={k: config["sample"][k] for k in ("seed", "batch_size", "n_midi", "n_grid")},
+    resources:
+        gpu=1,
+    log:
+        "logs/sample/{sample_set}.log",
+    shell:
+        "python -m pipeline.stages.sample --params params.yaml"
+        " --checkpoint {input.checkpoint} --tensor {input.tensor}"
+        " --binarize {params.binarize} --out-dir outputs/sample/{wildcards.sample_set}"
+        " --log {log}"
+
+
+rule evaluate:
+    input:
+        code=code("stages/evaluate.py", "metrics"),
+        phrases=lambda w: EVALUATE_SETS[w.eval_set],
+    output:
+        metrics="outputs/evaluate/{eval_set}/metrics.json",
+    params:
+        metrics=config["metrics"],
+    log:
+        "logs/evaluate/{eval_set}.log",
+    shell:
+        "python -m pipeline.stages.evaluate --params params.yaml"
+        " --phrases {input.phrases} --metrics {output.metrics}"
+        " --log {log}"
+
+
+rule tables:
+    input:
+        code=code("stages/tables.py"),
+        reference=config["paths"]["paper_reference"],
+        metrics=expand("outputs/evaluate/{s}/metrics.json", s=EVALUATE_SETS),
+        curves=expand("outputs/pretrain/{r}/log.csv", r=DISCRIMINATOR_RUNS)
+        + expand("outputs/train/{e}/log.csv", e=EXPERIMENTS),
+    output:
+        "outputs/tables/table1.md",
+        "outputs/tables/table1.csv",
+        "outputs/tables/table2.md",
+        "outputs/tables/table2.csv",
+        directory("outputs/tables/curves"),
+    params:
+        modes=config["metrics"]["modes"],
+    log:
+        "logs/tables.log",
+    shell:
+        "python -m pipeline.stages.tables --params params.yaml"
+        " --metrics-dir outputs/evaluate --runs-dir outputs"
+        " --reference {input.reference} --out-dir outputs/tables"
+        " --log {log}"
