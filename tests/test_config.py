@@ -1,0 +1,83 @@
+"""params.yaml validation: every error names the file and the key (pipeline/config.py)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pipeline.config import ConfigError, load_params, params_from_dict
+from tests.conftest import REPO
+
+DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def with_change(section: str, key: str, value) -> dict:
+    data = copy.deepcopy(DEFAULT)
+    data[section][key] = value
+    return data
+
+
+def test_default_params_load(params):
+    assert params.build_tensor.track_set == "bmusegan8"
+    assert params.metrics.paper.qualified_min_steps == 2
+    assert params.metrics.musical.chroma == "pitch_class"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("build_tensor", "track_set", "foo", "build_tensor.track_set: must be one of"),
+        ("build_tensor", "phrases_per_song", -1, "build_tensor.phrases_per_song: must be >= 1"),
+        ("build_tensor", "phrases_per_song", "6", "build_tensor.phrases_per_song: must be an integer"),
+        ("build_tensor", "allow_overlap", "no", "build_tensor.allow_overlap: must be true or false"),
+        ("optim", "lr", -0.1, "optim.lr: must be > 0"),
+        ("filter", "colour", "red", "filter.colour: unknown key"),
+        ("metrics", "modes", ["paper", "exact"], "metrics.modes: unknown mode 'exact'"),
+    ],
+)
+def test_bad_value_names_file_and_key(section, key, value, message):
+    with pytest.raises(ConfigError) as error:
+        params_from_dict(with_change(section, key, value), "my_params.yaml")
+    assert str(error.value).startswith("my_params.yaml: ")
+    assert message in str(error.value)
+
+
+def test_missing_key_and_section():
+    data = copy.deepcopy(DEFAULT)
+    del data["sample"]["seed"]
+    with pytest.raises(ConfigError, match="sample.seed: missing key"):
+        params_from_dict(data)
+    del data["sample"]
+    with pytest.raises(ConfigError, match=r"^params.yaml: sample: missing key"):
+        params_from_dict(data)
+
+
+def test_bool_is_not_an_int():
+    with pytest.raises(ConfigError, match="build_tensor.seed: must be an integer"):
+        params_from_dict(with_change("build_tensor", "seed", True))
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the params file"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("filter: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_params(bad)
+
+
+def test_stage_exits_with_the_message(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(with_change("build_tensor", "track_set", "foo")))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.tables", "--params", str(bad),
+         "--metrics-dir", "x", "--runs-dir", "x", "--reference", "x", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert "build_tensor.track_set: must be one of" in proc.stderr
+    assert "Traceback" not in proc.stderr

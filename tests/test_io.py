@@ -1,0 +1,62 @@
+"""Atomic writes and the HDF5 phrase file (pipeline/io.py, pipeline/data/phrase_file.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from pipeline.data.phrase_file import (
+    PhraseBatch,
+    TrackInfo,
+    count_phrases,
+    iter_phrase_chunks,
+    read_attrs,
+    read_phrases,
+    read_track_info,
+    write_phrase_file,
+)
+from pipeline.io import atomic_path, write_json
+
+TRACKS = TrackInfo(["Drums", "Piano"], [0, 0], [True, False])
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half-written")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_write_json_replaces_atomically(tmp_path):
+    write_json(tmp_path / "a" / "m.json", {"b": 1, "a": float("nan")})
+    assert (tmp_path / "a" / "m.json").read_text() == '{\n  "a": NaN,\n  "b": 1\n}\n'
+
+
+def _write(path, phrases, chunk):
+    batches = [
+        PhraseBatch(phrases[i : i + chunk], [f"id{j}" for j in range(i, min(i + chunk, len(phrases)))],
+                    ["m"] * len(phrases[i : i + chunk]), list(range(i, min(i + chunk, len(phrases)))))
+        for i in range(0, len(phrases), chunk)
+    ]
+    write_phrase_file(path, batches, phrases.shape[1:], TRACKS, 24, 24, {"seed": 1})
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_phrase_file_round_trip_and_bytes(tmp_path):
+    phrases = np.random.default_rng(0).random((5, 4, 96, 84, 2)) > 0.97
+    first = _write(tmp_path / "a.h5", phrases, 2)
+    second = _write(tmp_path / "b.h5", phrases, 2)
+    assert first == second  # same input, byte-identical file
+    assert count_phrases(tmp_path / "a.h5") == 5
+    assert np.array_equal(read_phrases(tmp_path / "a.h5"), phrases)
+    chunks = list(iter_phrase_chunks(tmp_path / "a.h5", 3))
+    assert [len(c) for c in chunks] == [3, 2]
+    assert np.array_equal(np.concatenate(chunks), phrases)
+    assert read_track_info(tmp_path / "a.h5") == TRACKS
+    attrs = read_attrs(tmp_path / "a.h5")
+    assert attrs["params"] == {"seed": 1} and attrs["lowest_pitch"] == 24
