@@ -38,11 +38,14 @@ def test_write_json_replaces_atomically(tmp_path):
 
 
 def _write(path, phrases, chunk):
-    batches = [
-        PhraseBatch(phrases[i : i + chunk], [f"id{j}" for j in range(i, min(i + chunk, len(phrases)))],
-                    ["m"] * len(phrases[i : i + chunk]), list(range(i, min(i + chunk, len(phrases)))))
-        for i in range(0, len(phrases), chunk)
-    ]
+    batches = []
+    for i in range(0, len(phrases), chunk):
+        rows = range(i, min(i + chunk, len(phrases)))
+        batches.append(
+            PhraseBatch(
+                phrases[i : i + chunk], [f"id{j}" for j in rows], ["m"] * len(rows), list(rows)
+            )
+        )
     write_phrase_file(path, batches, phrases.shape[1:], TRACKS, 24, 24, {"seed": 1})
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -28,8 +28,15 @@ def plot_phrase_grid(path: str | Path, phrases: np.ndarray, track_names: list[st
             ax = axes[row, col]
             # (bars, steps, pitches) -> (pitches, bars * steps): time on x, pitch upwards
             roll = phrases[col, ..., row].reshape(n_bars * n_steps, n_pitches).T
-            ax.imshow(roll, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
-                      interpolation="nearest")
+            ax.imshow(
+                roll,
+                aspect="auto",
+                origin="lower",
+                cmap="Greys",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+            )
             for bar in range(1, n_bars):
                 ax.axvline(bar * n_steps - 0.5, color="tab:blue", linewidth=0.4)
             ax.set_xticks([])

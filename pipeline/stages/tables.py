@@ -155,8 +155,9 @@ def plot_curves(log_csv: Path, out_png: Path) -> None:
     data = pd.read_csv(log_csv)
     data = data.dropna(subset=["qualified_note_rate"])
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, key, name in zip(axes, ["qualified_note_rate", "polyphonicity"], ["QN", "PP"],
-                             strict=True):
+    for ax, key, name in zip(
+        axes, ["qualified_note_rate", "polyphonicity"], ["QN", "PP"], strict=True
+    ):
         ax.plot(data["iteration"], data[key], marker=".", linewidth=1)
         ax.set_xlabel("iteration")
         ax.set_title(f"{name} ({log_csv.parent.name})")
@@ -166,8 +167,9 @@ def plot_curves(log_csv: Path, out_png: Path) -> None:
     plt.close(fig)
 
 
-def run(metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path,
-        modes: list[str]) -> list[Path]:
+def run(
+    metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path, modes: list[str]
+) -> list[Path]:
     """Write the tables (Markdown + CSV per table) and the curve plots; return what was written."""
     reference = pd.read_csv(reference_csv)
     sets = {row.sample_set for row in TABLE1 + TABLE2}
@@ -177,8 +179,8 @@ def run(metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path,
     for name, rows in (("table1", TABLE1), ("table2", TABLE2)):
         tables = [build_table(rows, metrics, reference, mode) for mode in modes]
         markdown = "\n".join(
-            to_markdown(t, TITLES[name], mode, caption) for t, mode in zip(tables, modes,
-                                                                           strict=True)
+            to_markdown(t, TITLES[name], mode, caption)
+            for t, mode in zip(tables, modes, strict=True)
         )
         write_text(out_dir / f"{name}.md", markdown)
         with atomic_path(out_dir / f"{name}.csv") as tmp:
@@ -195,8 +197,12 @@ def run(metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path,
 def main() -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("--metrics-dir", type=Path, required=True)
-    parser.add_argument("--runs-dir", type=Path, required=True,
-                        help="folder holding pretrain/<run>/ and train/<run>/ outputs")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        required=True,
+        help="folder holding pretrain/<run>/ and train/<run>/ outputs",
+    )
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args()

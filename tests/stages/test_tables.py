@@ -1,0 +1,71 @@
+"""Stage tables: the paper's Tables 1 and 2, ours beside the paper's (pipeline/stages/tables.py)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.io import write_json
+from pipeline.stages import tables
+from tests.conftest import SHARED
+
+REFERENCE = SHARED / "spec" / "paper_reference.csv"
+SETS = sorted({row.sample_set for row in tables.TABLE1 + tables.TABLE2})
+
+
+def fake_block(mode: str, qn: float, n: int) -> dict:
+    aggregate = {"qualified_note_rate": qn, "polyphonicity": qn / 2, "tonal_distance": None}
+    return {"mode": mode, "n_phrases": n, "n_bars": 4 * n, "aggregate": aggregate, "per_track": {}}
+
+
+@pytest.fixture
+def outputs(tmp_path):
+    metrics_dir = tmp_path / "evaluate"
+    for i, name in enumerate(SETS):
+        write_json(
+            metrics_dir / name / "metrics.json",
+            {
+                "paper": fake_block("paper", 0.5 + i / 100, 8),
+                "musical": fake_block("musical", 0.25 + i / 100, 8),
+            },
+        )
+    log = tmp_path / "runs" / "pretrain" / "proposed" / "log.csv"
+    log.parent.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "iteration": [0, 1, 2],
+            "qualified_note_rate": [0.1, None, 0.3],
+            "polyphonicity": [0.2, None, 0.1],
+        }
+    ).to_csv(log, index=False)
+    return tmp_path
+
+
+def test_tables_put_ours_beside_the_papers(outputs):
+    tables.run(
+        outputs / "evaluate", outputs / "runs", REFERENCE, outputs / "out", ["paper", "musical"]
+    )
+    md = (outputs / "out" / "table1.md").read_text()
+    qn = 0.5 + SETS.index("pretrain_proposed_ht") / 100
+    # pretrained HT: ours beside the paper's 0.72 / 0.22 / 1.00 (paper_reference.csv)
+    assert f"| pretrained (HT) | {qn:.2f} (0.72) | {qn / 2:.2f} (0.22) | – (1.00) | 8 |" in md
+    assert "| training data |" in md and "(0.88)" in md and "(0.48)" in md
+    musical = md.split("`musical` mode")[1]
+    assert "(0.72)" not in musical  # no published counterpart in musical mode
+    assert "pretrain/proposed: 3 iterations" in md
+    csv = pd.read_csv(outputs / "out" / "table2.csv")
+    assert list(csv["model"][:6]) == [r.label for r in tables.TABLE2]
+    assert set(csv["mode"]) == {"paper", "musical"}
+    assert (outputs / "out" / "curves" / "pretrain_proposed.png").stat().st_size > 1000
+
+
+def test_missing_metrics_names_the_file(outputs):
+    (outputs / "evaluate" / "joint_dbn" / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match="joint_dbn/metrics.json: missing"):
+        tables.run(outputs / "evaluate", outputs / "runs", REFERENCE, outputs / "out", ["paper"])
+
+
+def test_every_row_has_a_paper_reference():
+    reference = pd.read_csv(REFERENCE)
+    for row in tables.TABLE1 + tables.TABLE2:
+        assert 0 < tables.reference_row(reference, row)["paper_QN"] < 1
