@@ -201,6 +201,11 @@ class MetricMode:
     chroma: Literal["band8", "pitch_class"]
     drum_semantics: Literal["onset", "xor"]
 
+    def __post_init__(self) -> None:
+        key = "metrics.<mode>"
+        _check(self.qualified_min_steps >= 1, f"{key}.qualified_min_steps", "must be >= 1")
+        _check(self.polyphonic_min_pitches >= 1, f"{key}.polyphonic_min_pitches", "must be >= 1")
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -222,6 +227,10 @@ class Metrics:
         _check(len(self.tonal_pair) == 2, "metrics.tonal_pair", "needs exactly two tracks")
         _check(len(self.tonal_radii) == 3, "metrics.tonal_radii", "needs exactly three radii")
         _check(len(self.scale_mask) == 12, "metrics.scale_mask", "needs exactly 12 entries")
+        _check(set(self.scale_mask) <= {0, 1}, "metrics.scale_mask", "entries must be 0 or 1")
+        _check(len(self.drum_filter) >= 1, "metrics.drum_filter", "needs at least one entry")
+        _check(min(self.tonal_pair, default=0) >= 0, "metrics.tonal_pair", "must be >= 0")
+        _check(self.drum_track >= 0, "metrics.drum_track", "must be >= 0")
         _check(self.chunk_size >= 1, "metrics.chunk_size", "must be >= 1")
 
 

@@ -17,6 +17,7 @@ compression, attributes written in sorted order.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,31 @@ class TrackInfo:
     is_drums: list[bool]
 
 
+# Chunk filters: shuffle (the identity on 1-byte bools), then deflate at this level. A chunk
+# compressed by ``encode_phrases`` is byte-for-byte what HDF5 itself would store for it.
+GZIP_LEVEL = 4
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Phrases already compressed by ``encode_phrases`` (one chunk each), with provenance.
+
+    Lets worker processes do the compression, so the single writer only copies bytes.
+    """
+
+    chunks: list[bytes]
+    msd_ids: list[str]
+    md5s: list[str]
+    start_bars: list[int]
+
+
+def encode_phrases(phrases: np.ndarray) -> list[bytes]:
+    """One stored chunk per phrase: the bool bytes through the file's filters (see GZIP_LEVEL)."""
+    return [
+        zlib.compress(np.ascontiguousarray(p, dtype=bool).tobytes(), GZIP_LEVEL) for p in phrases
+    ]
+
+
 @dataclass(frozen=True)
 class PhraseBatch:
     """A block of phrases with their provenance, as written to or read from the file."""
@@ -52,7 +78,7 @@ class PhraseBatch:
 
 def write_phrase_file(
     path: str | Path,
-    batches: Iterable[PhraseBatch],
+    batches: Iterable[PhraseBatch | EncodedBatch],
     phrase_shape: tuple[int, int, int, int],
     tracks: TrackInfo,
     lowest_pitch: int,
@@ -72,28 +98,35 @@ def write_phrase_file(
             dtype=bool,
             chunks=(1, *phrase_shape),
             compression="gzip",
-            compression_opts=4,
+            compression_opts=GZIP_LEVEL,
             shuffle=True,
             track_times=False,
         )
         prov: dict[str, list[Any]] = {"msd_id": [], "md5": [], "start_bar": []}
         n = 0
         for batch in batches:
-            k = len(batch.phrases)
+            k = len(batch.chunks if isinstance(batch, EncodedBatch) else batch.phrases)
             if k == 0:
                 continue
             data.resize(n + k, axis=0)
-            data[n : n + k] = batch.phrases.astype(bool, copy=False)
+            if isinstance(batch, EncodedBatch):
+                for i, chunk in enumerate(batch.chunks):
+                    data.id.write_direct_chunk((n + i, 0, 0, 0, 0), chunk)
+            else:
+                data[n : n + k] = batch.phrases.astype(bool, copy=False)
             prov["msd_id"] += batch.msd_ids
             prov["md5"] += batch.md5s
             prov["start_bar"] += batch.start_bars
             n += k
-        f.create_dataset("msd_id", data=np.array(prov["msd_id"], dtype=object), dtype=_STR,
-                         track_times=False)
-        f.create_dataset("md5", data=np.array(prov["md5"], dtype=object), dtype=_STR,
-                         track_times=False)
-        f.create_dataset("start_bar", data=np.array(prov["start_bar"], dtype=np.int32),
-                         track_times=False)
+        f.create_dataset(
+            "msd_id", data=np.array(prov["msd_id"], dtype=object), dtype=_STR, track_times=False
+        )
+        f.create_dataset(
+            "md5", data=np.array(prov["md5"], dtype=object), dtype=_STR, track_times=False
+        )
+        f.create_dataset(
+            "start_bar", data=np.array(prov["start_bar"], dtype=np.int32), track_times=False
+        )
         attrs = {
             "track_names": json.dumps(tracks.names),
             "programs": json.dumps(tracks.programs),

@@ -1,0 +1,211 @@
+"""Reading LPD: the official tree layout and the legacy pypianoroll ``.npz`` format, with NumPy.
+
+An LPD tree is ``<root>/<A>/<B>/<C>/<MSD id>/<md5>.npz`` where A, B, C are the 3rd, 4th and 5th
+characters of the MSD id (``lpd_cleansed``, ``lpd_5_cleansed`` and ``lpd_17_cleansed`` share
+it).
+
+The ``.npz`` holds, per track ``i``, a scipy CSC matrix (time x 128 pitches) as
+``pianoroll_<i>_csc_{data,indices,indptr,shape}``, plus ``downbeat``, ``tempo`` and an
+``info.json`` member (``beat_resolution`` and per track ``program``, ``is_drum``, ``name``).
+Values are uint8 velocities (bool for empty tracks). An empty track may have shape (0, 128); the
+song length is the longest track (or the downbeat array, whichever is longer).
+
+In CSC the entries of one pitch column are contiguous, so a pitch range is a single slice of
+``indices``/``data``; tracks that a track set drops are never decompressed at all.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data.song import RESOLUTION, Song, SourceTrack
+
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_MSD = re.compile(r"^TR[A-Z0-9]{16}$")
+
+
+@dataclass(frozen=True)
+class LpdFile:
+    """One file of an LPD tree: its MSD id, md5 and path relative to the tree root (POSIX)."""
+
+    msd_id: str
+    md5: str
+    path: str
+
+
+@dataclass(frozen=True)
+class NpzHeader:
+    """What the filter needs from a file: its length in steps and its number of tracks."""
+
+    length: int
+    n_tracks: int
+
+
+_HEADER = re.compile(
+    r"'descr':\s*'(?P<descr>[^']+)',\s*'fortran_order':\s*(?P<fortran>True|False),\s*"
+    r"'shape':\s*\((?P<shape>[^)]*)\)"
+)
+
+
+class NpzReader:
+    """Read members of an ``.npz`` (a zip of ``.npy`` files) with less overhead than ``np.load``.
+
+    ``np.load`` parses every member header with ``ast.literal_eval``; LPD files have dozens of
+    tiny members, so that parsing dominates. Plain little-endian, C-order headers are parsed with a
+    regular expression here; anything else falls back to NumPy's reader. ``zipfile`` checks every
+    member's CRC, so a corrupt member raises instead of returning garbage.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._zip = zipfile.ZipFile(path)
+        self.files = [n[: -len(".npy")] if n.endswith(".npy") else n for n in self._zip.namelist()]
+
+    def __enter__(self) -> NpzReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._zip.close()
+
+    def raw(self, name: str) -> bytes:
+        """The bytes of a non-array member (``info.json``)."""
+        return self._zip.read(name)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        data = self._zip.read(key + ".npy")
+        if data[:6] != b"\x93NUMPY":
+            raise ValueError(f"member {key}: not an .npy array")
+        major = data[6]
+        if major == 1:
+            size, offset = int.from_bytes(data[8:10], "little"), 10
+        else:
+            size, offset = int.from_bytes(data[8:12], "little"), 12
+        match = _HEADER.search(data[offset : offset + size].decode("latin1"))
+        if match is None or match["fortran"] == "True" or match["descr"][0] == ">":
+            return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        shape = tuple(int(x) for x in match["shape"].replace(",", " ").split())
+        dtype = np.dtype(match["descr"])
+        count = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(data, dtype=dtype, count=count, offset=offset + size).reshape(shape)
+
+
+def layout_error(rel: str) -> str | None:
+    """Why ``rel`` (relative POSIX path) is not ``A/B/C/<MSD id>/<md5>.npz``; None if it is."""
+    parts = rel.split("/")
+    if len(parts) != 5:
+        return "not in the LPD layout <A>/<B>/<C>/<MSD id>/<md5>.npz"
+    a, b, c, msd, name = parts
+    md5 = name[: -len(".npz")]
+    if not _MSD.match(msd) or (a, b, c) != (msd[2], msd[3], msd[4]):
+        return f"folder {msd!r} is not an MSD id matching its parent folders"
+    if not _MD5.match(md5):
+        return f"file name {name!r} is not <md5>.npz"
+    return None
+
+
+def find_npz_files(root: str | Path) -> Iterator[str]:
+    """Every ``*.npz`` under ``root`` as a relative POSIX path, in sorted order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"LPD root {root} is not a folder")
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        rel = Path(folder).relative_to(root)
+        for name in sorted(files):
+            if name.endswith(".npz"):
+                yield (rel / name).as_posix()
+
+
+def parse_lpd_path(rel: str) -> LpdFile:
+    """The MSD id and md5 a well-laid-out relative path names."""
+    parts = rel.split("/")
+    return LpdFile(msd_id=parts[3], md5=parts[4][: -len(".npz")], path=rel)
+
+
+def _track_count(files: list[str]) -> int:
+    return sum(1 for k in files if k.startswith("pianoroll_") and k.endswith("_csc_shape"))
+
+
+def _info(npz: NpzReader) -> dict:
+    if "info.json" not in npz.files:
+        raise ValueError("no info.json member")
+    info = json.loads(npz.raw("info.json"))
+    resolution = info.get("beat_resolution", RESOLUTION)
+    if resolution != RESOLUTION:
+        raise ValueError(f"beat_resolution is {resolution}, expected {RESOLUTION}")
+    return info
+
+
+def _song_length(npz: NpzReader, n_tracks: int) -> int:
+    lengths = [int(npz[f"pianoroll_{i}_csc_shape"][0]) for i in range(n_tracks)]
+    if "downbeat" in npz.files:
+        lengths.append(len(npz["downbeat"]))
+    return max(lengths, default=0)
+
+
+def read_npz_header(path: str | Path) -> NpzHeader:
+    """Length (steps) and track count of an LPD ``.npz``, reading only small members."""
+    with NpzReader(path) as npz:
+        info = _info(npz)
+        n = _track_count(npz.files)
+        for i in range(n):
+            if str(i) not in info:
+                raise ValueError(f"info.json has no entry for track {i}")
+        return NpzHeader(length=_song_length(npz, n), n_tracks=n)
+
+
+def _read_track(npz: NpzReader, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Active (time, pitch) cells of track ``i`` with pitches in ``lo..hi-1``."""
+    key = f"pianoroll_{i}_csc"
+    n_steps, n_pitches = (int(x) for x in npz[f"{key}_shape"])
+    if n_steps == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    indptr = npz[f"{key}_indptr"].astype(np.int64)
+    if n_pitches != 128 or len(indptr) != 129 or np.any(np.diff(indptr) < 0):
+        raise ValueError(f"track {i}: malformed CSC matrix (shape {n_steps}x{n_pitches})")
+    first, last = int(indptr[lo]), int(indptr[hi])
+    indices = npz[f"{key}_indices"]
+    data = npz[f"{key}_data"]
+    if len(indices) != indptr[-1] or len(data) != indptr[-1]:
+        raise ValueError(f"track {i}: CSC arrays disagree with indptr")
+    times = indices[first:last].astype(np.int64)
+    pitches = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(indptr[lo : hi + 1]))
+    active = data[first:last] > 0
+    times, pitches = times[active], pitches[active]
+    if len(times) and (times.min() < 0 or times.max() >= n_steps):
+        raise ValueError(f"track {i}: time index outside 0..{n_steps - 1}")
+    return times, pitches
+
+
+def read_npz(
+    path: str | Path,
+    keep: Callable[[int, bool], bool] | None = None,
+    pitch_range: tuple[int, int] = (0, 128),
+) -> Song:
+    """Read an LPD ``.npz`` as a :class:`Song` of binarized cells.
+
+    Only tracks for which ``keep(program, is_drum)`` is true are decompressed (the others are
+    returned without cells), and only pitches ``pitch_range[0] .. pitch_range[1] - 1``.
+    """
+    lo, hi = pitch_range
+    with NpzReader(path) as npz:
+        info = _info(npz)
+        n = _track_count(npz.files)
+        tracks = []
+        for i in range(n):
+            meta = info[str(i)]
+            program, is_drum = int(meta["program"]), bool(meta["is_drum"])
+            empty = np.zeros(0, np.int64)
+            times, pitches = empty, empty
+            if keep is None or keep(program, is_drum):
+                times, pitches = _read_track(npz, i, lo, hi)
+            tracks.append(SourceTrack(program, is_drum, str(meta.get("name", "")), times, pitches))
+        return Song(length=_song_length(npz, n), tracks=tracks)

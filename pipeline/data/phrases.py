@@ -1,0 +1,155 @@
+"""Phrases: merging a song into a track set and drawing bar-aligned windows from it.
+
+Selection rules (documented in docs/data.md):
+
+* A window is ``n_bars`` consecutive complete bars starting on any bar; a trailing partial bar
+  never enters a window.
+* Unless ``allow_silent``, a window must have at least one active cell (any kept track, inside the
+  pitch range).
+* Without ``allow_overlap`` the chosen windows are pairwise disjoint. They are drawn uniformly at
+  random among the valid starts, one after another, each accepted only if the remaining windows can
+  still be placed (so a song that can hold ``k`` disjoint windows always gets ``k``). With
+  ``allow_overlap`` they are ``k`` distinct valid starts drawn without replacement.
+* Each song has its own RNG, seeded from (seed, md5), so the choice is independent of process
+  scheduling and of the other songs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.data.song import STEPS_PER_BAR, Song
+from pipeline.data.tracks import DROPPED, TrackSet, track_table
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The active cells of a merged song: one entry per (time, pitch, track), pitch re-based."""
+
+    length: int  # steps
+    times: np.ndarray
+    pitches: np.ndarray  # 0 .. n_pitches-1
+    tracks: np.ndarray
+
+
+def merge_cells(song: Song, track_set: TrackSet, lowest_pitch: int, n_pitches: int) -> Cells:
+    """OR-merge the song's tracks into ``track_set`` (cells may repeat), keeping the pitch range."""
+    table = track_table(track_set)
+    parts_t, parts_p, parts_k = [], [], []
+    for track in song.tracks:
+        target = table[int(track.is_drum), track.program]
+        if target == DROPPED or len(track.times) == 0:
+            continue
+        inside = (track.pitches >= lowest_pitch) & (track.pitches < lowest_pitch + n_pitches)
+        parts_t.append(track.times[inside])
+        parts_p.append(track.pitches[inside] - lowest_pitch)
+        parts_k.append(np.full(int(inside.sum()), target, dtype=np.int64))
+    if not parts_t:
+        empty = np.zeros(0, np.int64)
+        return Cells(song.length, empty, empty, empty)
+    return Cells(
+        song.length, np.concatenate(parts_t), np.concatenate(parts_p), np.concatenate(parts_k)
+    )
+
+
+def dense_song(
+    song: Song, track_set: TrackSet, lowest_pitch: int = 0, n_pitches: int = 128
+) -> np.ndarray:
+    """The whole merged song as bool (length, n_pitches, n_tracks); for checks and small songs."""
+    cells = merge_cells(song, track_set, lowest_pitch, n_pitches)
+    out = np.zeros((song.length, n_pitches, track_set.n_tracks), dtype=bool)
+    out[cells.times, cells.pitches, cells.tracks] = True
+    return out
+
+
+def active_bars(cells: Cells) -> np.ndarray:
+    """bool (n complete bars,): whether each bar has any active cell."""
+    n_bars = cells.length // STEPS_PER_BAR
+    bars = cells.times // STEPS_PER_BAR
+    active = np.zeros(n_bars, dtype=bool)
+    active[bars[bars < n_bars]] = True
+    return active
+
+
+def valid_starts(active: np.ndarray, n_bars: int, allow_silent: bool) -> np.ndarray:
+    """bool (number of windows,): which start bars give an allowed window."""
+    n_windows = len(active) - n_bars + 1
+    if n_windows <= 0:
+        return np.zeros(0, dtype=bool)
+    if allow_silent:
+        return np.ones(n_windows, dtype=bool)
+    counts = np.concatenate([[0], np.cumsum(active, dtype=np.int64)])
+    return (counts[n_bars:] - counts[:-n_bars]) > 0
+
+
+class _Packer:
+    """Counts how many more disjoint valid windows fit in the bars left free by chosen ones."""
+
+    def __init__(self, valid: np.ndarray, width: int) -> None:
+        self.width = width
+        self.n_bars = len(valid) + width - 1
+        big = len(valid) + self.n_bars + 1
+        nxt = np.where(valid, np.arange(len(valid)), big)
+        # nxt[t] = first valid start >= t (``big`` when none); one entry per bar plus the end.
+        nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+        self.next = np.concatenate([nxt, np.full(width + 1, big)]).tolist()
+
+    def _fit(self, lo: int, hi: int, need: int) -> int:
+        count, t = 0, lo
+        while count < need:
+            s = self.next[t]
+            if s + self.width > hi:
+                break
+            count, t = count + 1, s + self.width
+        return count
+
+    def room(self, chosen: list[int], need: int) -> int:
+        """Disjoint valid windows (at most ``need``) that fit around the ``chosen`` starts."""
+        total, lo = 0, 0
+        for start in [*sorted(chosen), self.n_bars]:
+            total += self._fit(lo, start, need - total)
+            lo = start + self.width
+            if total >= need:
+                break
+        return total
+
+
+def choose_starts(
+    valid: np.ndarray, k: int, width: int, allow_overlap: bool, rng: np.random.Generator
+) -> list[int]:
+    """Up to ``k`` start bars drawn at random among ``valid`` ones, sorted; see module doc."""
+    candidates = np.flatnonzero(valid)
+    if allow_overlap:
+        n = min(k, len(candidates))
+        return sorted(int(s) for s in rng.choice(candidates, size=n, replace=False))
+    packer = _Packer(valid, width)
+    k = min(k, packer.room([], k))
+    chosen: list[int] = []
+    for start in rng.permutation(candidates).tolist():
+        if len(chosen) == k:
+            break
+        if any(abs(start - c) < width for c in chosen):
+            continue
+        if packer.room([*chosen, start], k) >= k - len(chosen) - 1:
+            chosen.append(start)
+    return sorted(chosen)
+
+
+def song_rng(seed: int, md5: str) -> np.random.Generator:
+    """The RNG of one song: seeded from the global seed and the song's md5."""
+    return np.random.default_rng(np.random.SeedSequence([seed, int(md5, 16)]))
+
+
+def densify_windows(
+    cells: Cells, starts: list[int], n_bars: int, n_pitches: int, n_tracks: int
+) -> np.ndarray:
+    """bool (len(starts), n_bars, 96, n_pitches, n_tracks): the windows at ``starts``."""
+    span = n_bars * STEPS_PER_BAR
+    out = np.zeros((len(starts), span, n_pitches, n_tracks), dtype=bool)
+    for i, start in enumerate(starts):
+        t0 = start * STEPS_PER_BAR
+        inside = (cells.times >= t0) & (cells.times < t0 + span)
+        out[i, cells.times[inside] - t0, cells.pitches[inside], cells.tracks[inside]] = True
+    return out.reshape(len(starts), n_bars, STEPS_PER_BAR, n_pitches, n_tracks)

@@ -1,0 +1,218 @@
+"""Stage ``build_tensor``: merged, binarized four-bar phrases of the kept songs in one HDF5 file.
+
+For every manifest row, in manifest order: read the song (LPD ``.npz`` with NumPy, or MIDI through
+the LPD converter conventions of ``pipeline.data.midi``), OR-merge its tracks into the track set
+(``build_tensor.track_set``), keep MIDI pitches ``lowest_pitch .. lowest_pitch + n_pitches - 1``
+and draw ``phrases_per_song`` bar-aligned windows with the song's own RNG (seed + md5; rules in
+``pipeline.data.phrases``). Songs are read on several processes, at most a few songs ahead of the
+writer, and written in manifest order, so memory is bounded and the file does not depend on the
+number of workers. Same params and inputs give a byte-identical file.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import BuildTensor, as_dict
+from pipeline.data import lpd, midi
+from pipeline.data.labels import DataError
+from pipeline.data.parallel import n_workers, ordered_map
+from pipeline.data.phrase_file import EncodedBatch, encode_phrases, write_phrase_file
+from pipeline.data.phrases import (
+    active_bars,
+    choose_starts,
+    densify_windows,
+    merge_cells,
+    song_rng,
+    valid_starts,
+)
+from pipeline.data.song import RESOLUTION, STEPS_PER_BAR, Song
+from pipeline.data.tracks import DROPPED, get_track_set
+from pipeline.io import write_json
+from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("msd_id", "md5", "source", "path")
+
+
+@dataclass(frozen=True)
+class SongTask:
+    root: str
+    source: str
+    msd_id: str
+    md5: str
+    path: str
+    cfg: BuildTensor
+
+
+@dataclass(frozen=True)
+class SongPhrases:
+    """What a worker sends back: the phrases of one song, or why it has none."""
+
+    task: SongTask
+    starts: list[int]
+    chunks: list[bytes] | None  # compressed phrases (compression runs in the worker)
+    skipped: str | None  # reason category
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    n_songs: int
+    n_phrases: int
+    n_skipped: int
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """Rows of the filter's manifest; a missing file or column is a clear error."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: manifest not found (run stage filter first)")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: manifest lacks column(s) {missing}")
+        rows = list(reader)
+    for number, row in enumerate(rows, 2):
+        if row["source"] not in ("lpd", "midi"):
+            raise DataError(f"{path}:{number}: unknown source {row['source']!r}")
+    return rows
+
+
+def load_song(task: SongTask) -> Song:
+    """Read one song, decompressing only the tracks and pitches the track set keeps."""
+    cfg = task.cfg
+    full = Path(task.root) / task.path
+    if task.source == "midi":
+        return midi.midi_to_song(midi.read_midi(full))
+    track_set = get_track_set(cfg.track_set)
+    return lpd.read_npz(
+        full,
+        keep=lambda program, is_drum: track_set.track_of(program, is_drum) != DROPPED,
+        pitch_range=(cfg.lowest_pitch, cfg.lowest_pitch + cfg.n_pitches),
+    )
+
+
+def song_phrases(task: SongTask) -> SongPhrases:
+    """Load, merge and cut one song (runs in a worker process)."""
+    cfg = task.cfg
+    try:
+        song = load_song(task)
+    except Exception as error:  # noqa: BLE001 - reported, never fatal
+        text = f"{type(error).__name__}: {error}".replace(task.root, "<root>")
+        return SongPhrases(task, [], None, "unreadable", text)
+    track_set = get_track_set(cfg.track_set)
+    cells = merge_cells(song, track_set, cfg.lowest_pitch, cfg.n_pitches)
+    valid = valid_starts(active_bars(cells), cfg.n_bars, cfg.allow_silent)
+    starts = choose_starts(
+        valid, cfg.phrases_per_song, cfg.n_bars, cfg.allow_overlap, song_rng(cfg.seed, task.md5)
+    )
+    if not starts or (len(starts) < cfg.phrases_per_song and not cfg.keep_short_songs):
+        detail = (
+            f"{len(starts)} {'disjoint ' if not cfg.allow_overlap else ''}"
+            f"{'non-silent ' if not cfg.allow_silent else ''}windows of {cfg.n_bars} bars "
+            f"(song has {song.n_bars} complete bars), {cfg.phrases_per_song} needed"
+        )
+        return SongPhrases(task, [], None, "too_few_windows", detail)
+    phrases = densify_windows(cells, starts, cfg.n_bars, cfg.n_pitches, track_set.n_tracks)
+    return SongPhrases(task, starts, encode_phrases(phrases), None)
+
+
+def _batches(results: Iterator[SongPhrases], report: dict[str, Any]) -> Iterator[EncodedBatch]:
+    for res in results:
+        t = res.task
+        if res.chunks is None:
+            report["skipped"].append(
+                {
+                    "path": t.path,
+                    "md5": t.md5,
+                    "msd_id": t.msd_id,
+                    "reason": res.skipped,
+                    "detail": res.detail,
+                }
+            )
+            continue
+        report["songs_used"] += 1
+        k = len(res.starts)
+        yield EncodedBatch(res.chunks, [t.msd_id] * k, [t.md5] * k, res.starts)
+
+
+def run(
+    cfg: BuildTensor, manifest: Path, lpd_root: Path, midi_dir: Path, tensor: Path, report: Path
+) -> BuildResult:
+    """Write the phrase file ``tensor`` and the JSON ``report`` from the ``manifest``'s songs."""
+    rows = read_manifest(manifest)
+    track_set = get_track_set(cfg.track_set)
+    roots = {"lpd": str(lpd_root), "midi": str(midi_dir)}
+    tasks = [
+        SongTask(roots[r["source"]], r["source"], r["msd_id"], r["md5"], r["path"], cfg)
+        for r in rows
+    ]
+    workers = n_workers(cfg.workers)
+    log.info("building %s phrases from %d songs on %d processes", cfg.track_set, len(rows), workers)
+    out: dict[str, Any] = {"songs_used": 0, "skipped": []}
+    params = {k: v for k, v in as_dict(cfg).items() if k != "workers"}
+    n = write_phrase_file(
+        tensor,
+        _batches(ordered_map(song_phrases, tasks, workers), out),
+        phrase_shape=(cfg.n_bars, STEPS_PER_BAR, cfg.n_pitches, track_set.n_tracks),
+        tracks=track_set.info,
+        lowest_pitch=cfg.lowest_pitch,
+        resolution=RESOLUTION,
+        params={"build_tensor": params},
+        extra_attrs={"track_set": cfg.track_set},
+    )
+    reasons = Counter(s["reason"] for s in out["skipped"])
+    write_json(
+        report,
+        {
+            "params": params,
+            "track_set": cfg.track_set,
+            "n_songs_in_manifest": len(rows),
+            "songs_used": out["songs_used"],
+            "phrases": n,
+            "songs_skipped": len(out["skipped"]),
+            "skipped_by_reason": dict(sorted(reasons.items())),
+            "skipped": out["skipped"],
+        },
+    )
+    log.info(
+        "%d phrases from %d songs; skipped %d songs %s",
+        n,
+        out["songs_used"],
+        len(out["skipped"]),
+        dict(reasons),
+    )
+    return BuildResult(out["songs_used"], n, len(out["skipped"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    for name in ("manifest", "lpd-root", "midi-dir", "tensor", "report"):
+        parser.add_argument(f"--{name}", required=True, type=Path)
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    params = load_or_exit(args.params)
+    try:
+        run(
+            params.build_tensor,
+            args.manifest,
+            args.lpd_root,
+            args.midi_dir,
+            args.tensor,
+            args.report,
+        )
+    except (DataError, FileNotFoundError) as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""Stage ``filter``: which songs enter the training tensor (paper section 4.1, spec 1.1).
+
+Sources (``filter.source``):
+
+``lpd``
+    An LPD tree (``<A>/<B>/<C>/<MSD id>/<md5>.npz``). Rules, in order: the file is in the LPD
+    layout; its (md5, MSD id) pair is listed in ``cleansed_ids.txt``; the MSD id carries the Last.fm
+    tag (``filter.tag``; null = no tag rule); one row per md5 (several MSD ids sharing a piano-roll
+    count once); the file is readable; it has at least ``filter.min_bars`` complete bars. The 4/4
+    rule holds by construction for LPD-cleansed (its cleansing kept only files with one 4/4 time
+    signature starting at time 0); the report says so and removes nothing under it.
+``midi``
+    A folder of MIDI files. Rules: the MSD tag rule (a file can only carry a tag when its content
+    md5 is listed in ``cleansed_ids.txt``; any other file is removed by a non-null tag rule, and the
+    report counts them apart); one row per content md5; readable by pretty_midi; LPD-cleansed's
+    time-signature rules (exactly one event, 4/4, at time 0); at least ``min_bars`` bars.
+
+Outputs: the manifest CSV (one row per kept song; paths relative to the source root) and a JSON
+report (count removed by each rule, each unreadable file with its error).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Filter, as_dict
+from pipeline.data import lpd, midi
+from pipeline.data.labels import DataError, read_all_tags, read_cleansed_ids, read_tag_list
+from pipeline.data.parallel import n_workers, ordered_map
+from pipeline.data.song import RESOLUTION, STEPS_PER_BAR
+from pipeline.io import write_json, write_text
+from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ["msd_id", "md5", "source", "path", "n_bars", "n_steps", "msd_ids", "tags"]
+LPD_44_NOTE = (
+    "not applied: LPD-cleansed holds only files with one 4/4 time signature whose first beat is "
+    "at time 0, so every LPD-cleansed song is 4/4 throughout by construction"
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file that is still in the running: where it is and which song it is."""
+
+    path: str  # relative to the source root
+    md5: str
+    msd_ids: tuple[str, ...]  # the MSD ids this row stands for ("" entries never appear)
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    n_files: int
+    n_kept: int
+    removed: dict[str, int]
+    n_unreadable: int  # files listed in the report's unreadable list (layout included)
+
+
+def _error_text(error: BaseException, root: Path) -> str:
+    """``Type: message`` without the machine's absolute paths."""
+    return f"{type(error).__name__}: {error}".replace(str(root.resolve()), "<root>").replace(
+        str(root), "<root>"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Workers (top-level so they pickle)
+# --------------------------------------------------------------------------------------------
+
+
+def _probe_npz(task: tuple[str, str]) -> tuple[int, str | None, str | None]:
+    """(length in steps, time-signature problem, error) of an LPD file."""
+    root, rel = task
+    try:
+        return lpd.read_npz_header(Path(root) / rel).length, None, None
+    except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not fatal
+        return 0, None, _error_text(error, Path(root))
+
+
+def _probe_midi(task: tuple[str, str]) -> tuple[int, str | None, str | None]:
+    """(length in steps, time-signature problem, error) of a MIDI file."""
+    root, rel = task
+    try:
+        pm = midi.read_midi(Path(root) / rel)
+        problem = midi.time_signature_problem(pm)
+        return RESOLUTION * len(midi.beat_times(pm)), problem, None
+    except Exception as error:  # noqa: BLE001
+        return 0, None, _error_text(error, Path(root))
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------------
+
+
+class _Tally:
+    """Counts removals per rule (in rule order) and collects unreadable files."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.unreadable: list[dict[str, str]] = []
+        self.read_errors = 0  # unreadable files (layout problems are counted by rule "layout")
+
+    def unreadable_file(self, path: str, error: str) -> None:
+        self.unreadable.append({"path": path, "error": error})
+        self.read_errors += 1
+
+    def rule(self, name: str, removed: int, **details: Any) -> None:
+        self.rules[name] = {"removed": removed, **details}
+
+
+def _lpd_candidates(
+    root: Path, ids: dict[str, list[str]], tag_ids: set[str] | None, tally: _Tally
+) -> tuple[list[Candidate], int]:
+    files = list(lpd.find_npz_files(root))
+    laid_out = []
+    for rel in files:
+        error = lpd.layout_error(rel)
+        if error:
+            tally.unreadable.append({"path": rel, "error": error})
+        else:
+            laid_out.append(lpd.parse_lpd_path(rel))
+    tally.rule("layout", len(files) - len(laid_out))
+    pairs = {(md5, msd) for md5, msds in ids.items() for msd in msds}
+    cleansed = [f for f in laid_out if (f.md5, f.msd_id) in pairs]
+    tally.rule("cleansed_ids", len(laid_out) - len(cleansed))
+    tagged = cleansed if tag_ids is None else [f for f in cleansed if f.msd_id in tag_ids]
+    tally.rule("tag", len(cleansed) - len(tagged))
+    groups: dict[str, list[lpd.LpdFile]] = defaultdict(list)
+    for f in tagged:
+        groups[f.md5].append(f)
+    out = []
+    for md5 in sorted(groups, key=lambda m: min(f.msd_id for f in groups[m])):
+        first = min(groups[md5], key=lambda f: f.msd_id)
+        out.append(Candidate(first.path, md5, tuple(sorted(f.msd_id for f in groups[md5]))))
+    tally.rule("duplicate_md5", len(tagged) - len(out))
+    return out, len(files)
+
+
+def _midi_candidates(
+    root: Path, ids: dict[str, list[str]], tag_ids: set[str] | None, tally: _Tally
+) -> tuple[list[Candidate], int]:
+    files = list(midi.find_midi_files(root))
+    hashed = []
+    for rel in files:
+        try:
+            hashed.append((rel, midi.file_md5(root / rel)))
+        except OSError as error:
+            tally.unreadable_file(rel, _error_text(error, root))
+    unknown = sum(1 for _, md5 in hashed if md5 not in ids)
+    if tag_ids is None:
+        tagged = hashed
+        tally.rule("tag", 0)
+    else:
+        tagged = [(rel, md5) for rel, md5 in hashed if set(ids.get(md5, ())) & tag_ids]
+        tally.rule("tag", len(hashed) - len(tagged), without_msd_id=unknown)
+    seen: dict[str, Candidate] = {}
+    for rel, md5 in tagged:
+        if md5 not in seen:
+            msds = ids.get(md5, [])
+            if tag_ids is not None:
+                msds = [m for m in msds if m in tag_ids]
+            seen[md5] = Candidate(rel, md5, tuple(msds))
+    tally.rule("duplicate_md5", len(tagged) - len(seen))
+    return list(seen.values()), len(files)
+
+
+def _probe_all(
+    source: str, root: Path, candidates: list[Candidate], cfg: Filter, tally: _Tally
+) -> list[tuple[Candidate, int]]:
+    probe = _probe_npz if source == "lpd" else _probe_midi
+    tasks = [(str(root), c.path) for c in candidates]
+    kept, problems, short = [], defaultdict(list), 0
+    results = ordered_map(probe, tasks, n_workers(cfg.workers), ahead_per_worker=16)
+    for cand, (length, problem, error) in zip(candidates, results, strict=True):
+        if error is not None:
+            tally.unreadable_file(cand.path, error)
+        elif problem is not None:
+            problems[problem].append(cand.path)
+        elif length // STEPS_PER_BAR < cfg.min_bars:
+            short += 1
+        else:
+            kept.append((cand, length))
+    tally.rule("unreadable", tally.read_errors)
+    if source == "lpd":
+        tally.rule("time_signature", 0, note=LPD_44_NOTE)
+    else:
+        tally.rule(
+            "time_signature",
+            sum(len(v) for v in problems.values()),
+            by_reason={k: len(v) for k, v in sorted(problems.items())},
+            files={k: sorted(v) for k, v in sorted(problems.items())},
+        )
+    tally.rule("min_bars", short, min_bars=cfg.min_bars)
+    return kept
+
+
+def _manifest_text(
+    source: str, kept: list[tuple[Candidate, int]], tags: dict[str, list[str]]
+) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for cand, length in kept:
+        song_tags = sorted({t for m in cand.msd_ids for t in tags.get(m, [])})
+        writer.writerow(
+            [
+                cand.msd_ids[0] if cand.msd_ids else "",
+                cand.md5,
+                source,
+                cand.path,
+                length // STEPS_PER_BAR,
+                length,
+                ";".join(cand.msd_ids),
+                ";".join(song_tags),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def run(
+    cfg: Filter,
+    lpd_root: Path,
+    cleansed_ids: Path,
+    lastfm_dir: Path,
+    midi_dir: Path,
+    manifest: Path,
+    report: Path,
+) -> FilterResult:
+    """Apply the rules to the source that ``cfg.source`` names; write manifest and report."""
+    tag_ids = read_tag_list(lastfm_dir, cfg.tag) if cfg.tag is not None else None
+    if cfg.source == "lpd" or Path(cleansed_ids).is_file() or tag_ids is not None:
+        ids = read_cleansed_ids(cleansed_ids)
+    else:
+        ids = {}
+    root = Path(lpd_root if cfg.source == "lpd" else midi_dir)
+    tally = _Tally()
+    collect = _lpd_candidates if cfg.source == "lpd" else _midi_candidates
+    candidates, n_files = collect(root, ids, tag_ids, tally)
+    log.info("%d files, %d candidates after the list rules", n_files, len(candidates))
+    kept = _probe_all(cfg.source, root, candidates, cfg, tally)
+    tags = read_all_tags(lastfm_dir)
+    write_text(manifest, _manifest_text(cfg.source, kept, tags))
+    params = {k: v for k, v in as_dict(cfg).items() if k != "workers"}
+    write_json(
+        report,
+        {
+            "source": cfg.source,
+            "root": "paths.lpd_root" if cfg.source == "lpd" else "paths.midi_dir",
+            "params": params,
+            "n_files": n_files,
+            "n_kept": len(kept),
+            "rules": tally.rules,
+            "rule_order": list(tally.rules),
+            "unreadable": sorted(tally.unreadable, key=lambda u: u["path"]),
+        },
+    )
+    removed = {name: int(r["removed"]) for name, r in tally.rules.items()}
+    log.info("kept %d of %d files; removed %s", len(kept), n_files, removed)
+    return FilterResult(n_files, len(kept), removed, len(tally.unreadable))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    for name in ("lpd-root", "cleansed-ids", "lastfm-dir", "midi-dir", "manifest", "report"):
+        parser.add_argument(f"--{name}", required=True, type=Path)
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    params = load_or_exit(args.params)
+    try:
+        run(
+            params.filter,
+            args.lpd_root,
+            args.cleansed_ids,
+            args.lastfm_dir,
+            args.midi_dir,
+            args.manifest,
+            args.report,
+        )
+    except (DataError, FileNotFoundError) as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
