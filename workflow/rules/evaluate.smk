@@ -32,7 +32,7 @@ rule evaluate:
     output:
         metrics="outputs/evaluate/{eval_set}/metrics.json",
     params:
-        metrics=config["metrics"],
+        metrics={k: v for k, v in config["metrics"].items() if k != "chunk_size"},
     log:
         "logs/evaluate/{eval_set}.log",
     shell:
