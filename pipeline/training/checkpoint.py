@@ -1,0 +1,146 @@
+"""Self-describing checkpoints, resume snapshots, and the sampler of a trained model.
+
+A checkpoint is one dict saved with ``torch.save`` and read with ``torch.load(weights_only=True)``:
+
+    format, version     "bmusegan-checkpoint", CHECKPOINT_VERSION
+    run                 the resolved run config (experiments.run_config): networks, kind, lengths
+    params              the params sections the run used, as plain dicts
+    track_names         list[str]
+    models              {"generator", "discriminator"[, "refiner"]: state_dict}
+    optimizers          {"generator", "discriminator": Adam state_dict}
+    iteration           iterations completed; epoch = iteration // iterations_per_epoch
+    iterations_per_epoch, global_step (critic + generator updates), config_hash
+    rng, log            snapshots only: global torch RNG states; the training log so far
+
+Snapshots live in the snapshot folder (not a declared output) under a name keyed by the config
+hash, so a snapshot of another config is never resumed. They are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pipeline.io import atomic_path
+from pipeline.training.experiments import Networks, build_networks
+
+log = logging.getLogger(__name__)
+
+FORMAT = "bmusegan-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+    """``torch.save`` to ``path`` atomically.
+
+    Saved through a buffer: ``torch.save`` names the archive's root folder after the file, and the
+    temporary file's random name would make identical checkpoints differ byte for byte. Strings
+    are interned first, so pickle's memo (which follows object identity) does not depend on
+    where a string came from: a resumed run writes the same bytes as an uninterrupted one.
+    """
+    buffer = io.BytesIO()
+    torch.save(_canonical(checkpoint), buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` with every str (keys included) interned; containers rebuilt, tensors kept."""
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        return {_canonical(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_canonical(v) for v in obj)
+    return obj
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` and check its format."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')} is not supported")
+    return ckpt
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """SHA-256 of the JSON of ``config`` (keys sorted)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def snapshot_path(snapshot_dir: str | Path, key: str) -> Path:
+    return Path(snapshot_dir) / f"snapshot-{key[:16]}.pt"
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """The global torch RNG states (CPU, and the CUDA device in use)."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+
+
+class Sampler(nn.Module):
+    """A trained generator for the sampling stage.
+
+    ``kind`` is "pretrain" (the raw sigmoid output of G in (0, 1), binarised later by HT or BS)
+    or "binary" (the refiner's / end-to-end network's {0, 1} output; SBNs stay stochastic).
+    """
+
+    def __init__(self, nets: Networks, run: dict[str, Any], track_names: list[str]) -> None:
+        super().__init__()
+        self.generator = nets.generator
+        self.refiner = nets.refiner
+        self.kind: str = run["kind"]
+        self.z_dim: int = run["z_dim"]
+        self.name: str = run["name"]
+        self.track_names = list(track_names)
+
+    @torch.no_grad()
+    def forward(self, z: Tensor) -> Tensor:
+        """``z`` (B, z_dim) -> phrases (B, 4, 96, 84, T), in eval mode without gradients."""
+        self.eval()
+        x = self.generator(z)
+        return x if self.refiner is None else self.refiner(x)
+
+
+def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> Sampler:
+    """The sampler of a final checkpoint (stage one or stage two / end-to-end) on ``device``."""
+    device = torch.device(device)
+    ckpt = load_checkpoint(path, "cpu")
+    nets = build_networks(ckpt["run"])
+    for name, module in nets.modules().items():
+        module.load_state_dict(ckpt["models"][name])
+    sampler = Sampler(nets, ckpt["run"], ckpt["track_names"]).to(device)
+    sampler.eval()
+    return sampler

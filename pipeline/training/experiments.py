@@ -1,0 +1,166 @@
+"""Which networks each stage builds, where their weights come from, and which ones it trains.
+
+=================  =====================================  ==================  ===============
+run                generator side (fake = ...)            trained             starts from
+=================  =====================================  ==================  ===============
+pretrain_<D>       G (proposed); fake = G's sigmoid        G, D                scratch
+twostage_<BN>      R(G(z)); G frozen                       R, D                G, D: stage one
+joint_<BN>         R(G(z))                                 G, R, D             G, D: stage one
+end2end_<BN>       R(G_small(z)) (one end-to-end net)      G_small, R, D       scratch
+=================  =====================================  ==================  ===============
+
+Spec 3.3. ``<D>`` is proposed / ablated / baseline; ``<BN>`` is dbn / sbn. Stage two continues D
+(and G) from the *proposed-D* stage-one checkpoint with fresh optimizer state.
+
+Paper lengths (spec 3.3, 7.13) for ``params.yaml``: ``pretrain.n_iterations: 8580`` (20 epochs at
+batch 32 on 13,746 phrases), ``train.n_iterations: 7000`` and ``train.n_iterations_end2end: 9000``
+(batch 16); see ``configs/paper.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.config import EXPERIMENTS, Params
+from pipeline.models import (
+    build_discriminator,
+    build_end2end_generator,
+    build_generator,
+    build_refiner,
+)
+
+
+@dataclass
+class Networks:
+    """The networks of one run.
+
+    ``generator`` maps z to real values in (0, 1) (G or G_small); ``refiner`` (None in stage one)
+    maps those to {0, 1}. ``fake = refiner(generator(z))``, or ``generator(z)`` in stage one.
+    """
+
+    generator: nn.Module
+    refiner: nn.Module | None
+    discriminator: nn.Module
+    train_generator: bool  # G's own weights are updated (stage one, joint, end-to-end)
+    stochastic: bool  # SBN: the binary output must be redrawn at every update
+    kind: str  # "pretrain" (real-valued output) or "binary"
+
+    def g_side(self) -> list[nn.Module]:
+        """The modules the generator-side optimizer updates."""
+        mods = [self.generator] if self.train_generator else []
+        return mods + ([self.refiner] if self.refiner is not None else [])
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every network by checkpoint key."""
+        out = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.refiner is not None:
+            out["refiner"] = self.refiner
+        return out
+
+    def to(self, device: torch.device) -> Networks:
+        for module in self.modules().values():
+            module.to(device)
+        return self
+
+    def set_modes(self) -> None:
+        """Train mode for what is trained; a frozen G is in eval mode with no gradients."""
+        for module in self.modules().values():
+            module.train()
+        if not self.train_generator:
+            self.generator.eval()
+            self.generator.requires_grad_(False)
+
+
+def split_experiment(experiment: str) -> tuple[str, str]:
+    """``"joint_sbn"`` -> ``("joint", "sbn")``."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; expected one of {EXPERIMENTS}")
+    strategy, neuron = experiment.split("_")
+    return strategy, neuron
+
+
+def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dict | None) -> dict:
+    """The resolved settings that define the networks of a run (stored in every checkpoint).
+
+    ``name`` is the discriminator for ``stage="pretrain"`` and the experiment for ``"train"``.
+    ``source`` is the stage-one checkpoint's run config for two-stage and joint runs.
+    """
+    model = {"z_dim": params.model.z_dim, "batch_norm": params.model.batch_norm}
+    if stage == "pretrain":
+        return {
+            "stage": stage,
+            "name": f"pretrain_{name}",
+            "kind": "pretrain",
+            "generator": params.pretrain.generator,
+            "discriminator": name,
+            "neuron": None,
+            "estimator": None,
+            "n_tracks": n_tracks,
+            "initial_burst": True,
+            "batch_size": params.pretrain.batch_size,
+            "n_iterations": params.pretrain.n_iterations,
+            **model,
+        }
+    strategy, neuron = split_experiment(name)
+    if strategy == "end2end":
+        gen, disc, n_iter = "proposed_small", "proposed", params.train.n_iterations_end2end
+    else:
+        if source is None:
+            raise ValueError(f"{name} continues from a stage-one checkpoint; none was given")
+        gen, disc, n_iter = source["generator"], source["discriminator"], params.train.n_iterations
+        model = {"z_dim": source["z_dim"], "batch_norm": source["batch_norm"]}
+    return {
+        "stage": stage,
+        "name": name,
+        "kind": "binary",
+        "generator": gen,
+        "discriminator": disc,
+        "neuron": neuron,
+        "estimator": params.model.estimator,
+        "n_tracks": n_tracks,
+        "initial_burst": strategy == "end2end",
+        "batch_size": params.train.batch_size,
+        "n_iterations": n_iter,
+        **model,
+    }
+
+
+def build_networks(run: dict[str, Any]) -> Networks:
+    """Fresh (randomly initialised) networks for the resolved run config ``run``."""
+    n_tracks, bn = run["n_tracks"], run["batch_norm"]
+    disc = build_discriminator(preset=run["discriminator"], n_tracks=n_tracks)
+    strategy = run["name"].split("_")[0]
+    if strategy == "pretrain":
+        gen = build_generator(
+            preset=run["generator"], z_dim=run["z_dim"], batch_norm=bn, n_tracks=n_tracks
+        )
+        return Networks(gen, None, disc, True, False, "pretrain")
+    stochastic = run["neuron"] == "sbn"
+    if strategy == "end2end":
+        e2e = build_end2end_generator(
+            run["neuron"], run["estimator"], bn, z_dim=run["z_dim"], n_tracks=n_tracks
+        )
+        return Networks(e2e.generator, e2e.refiner, disc, True, stochastic, "binary")
+    gen = build_generator(
+        preset=run["generator"], z_dim=run["z_dim"], batch_norm=bn, n_tracks=n_tracks
+    )
+    ref = build_refiner(
+        neuron=run["neuron"], estimator=run["estimator"], batch_norm=bn, n_tracks=n_tracks
+    )
+    return Networks(gen, ref, disc, strategy == "joint", stochastic, "binary")
+
+
+def load_stage_one(nets: Networks, checkpoint: dict[str, Any]) -> None:
+    """Copy G and D weights of a stage-one checkpoint into ``nets`` (spec 3.3)."""
+    if checkpoint["run"]["kind"] != "pretrain":
+        raise ValueError("the --pretrained checkpoint must come from the pretrain stage")
+    nets.generator.load_state_dict(checkpoint["models"]["generator"])
+    nets.discriminator.load_state_dict(checkpoint["models"]["discriminator"])
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

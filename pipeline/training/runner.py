@@ -1,0 +1,244 @@
+"""What the ``pretrain`` and ``train`` stages share: set up a run, resume it, write its outputs.
+
+Outputs in ``out_dir``:
+
+* ``checkpoint.pt``  the final checkpoint (see ``checkpoint``), read with ``weights_only=True``
+* ``meta.json``      what the checkpoint holds: run config, lengths, parameter counts, config hash
+* ``log.csv``        one row per iteration: losses, slope, n_critic, step; metrics every
+                     ``optim.monitor_every`` iterations (empty cells otherwise)
+* ``monitor.csv``    only the monitored rows of ``log.csv`` (gap-free metric curves for plots)
+* ``summary.json``   final numbers: iterations, steps, epochs, last losses, last metrics
+* ``timing.json``    wall time, iterations per second, device (machine-dependent; not a metric)
+
+Everything but ``timing.json`` is identical for identical params on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.config import Params, as_dict
+from pipeline.data.phrase_file import read_attrs, read_track_info
+from pipeline.io import write_json
+from pipeline.training import checkpoint as ck
+from pipeline.training.data import TrainingData, derive_seed, load_tensor
+from pipeline.training.experiments import (
+    Networks,
+    build_networks,
+    count_parameters,
+    load_stage_one,
+    run_config,
+)
+from pipeline.training.gan import LOSS_COLUMNS, LoopConfig, LoopState, train_loop
+from pipeline.training.monitor import Monitor, last_metrics, write_log_csv
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    """``optim.device``: auto = CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("optim.device is cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def _resolved(params: Params, run: dict[str, Any], device: torch.device, digests: dict) -> dict:
+    """The settings a snapshot must match to be resumed (paths and timings excluded)."""
+    optim = {k: v for k, v in as_dict(params.optim).items() if k != "snapshot_every"}
+    section = params.pretrain if run["stage"] == "pretrain" else params.train
+    return {
+        "run": run,
+        "model": as_dict(params.model),
+        "optim": optim,
+        run["stage"]: as_dict(section),
+        "metrics": as_dict(params.metrics),
+        "device": device.type,
+        "inputs": digests,
+    }
+
+
+def _optimizers(nets: Networks, params: Params) -> dict[str, torch.optim.Optimizer]:
+    """Fresh Adam optimizers (spec 3.1): one for the generator side, one for D."""
+    o = params.optim
+
+    def adam(modules: list) -> torch.optim.Optimizer:
+        ps = [p for m in modules for p in m.parameters()]
+        return torch.optim.Adam(ps, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+
+    return {"generator": adam(nets.g_side()), "discriminator": adam([nets.discriminator])}
+
+
+def _prepare(params: Params, stage: str, name: str, tensor: Path, pretrained: Path | None):
+    """Device, run config, networks (initialised or loaded), optimizers and resolved config."""
+    device = pick_device(params.optim.device)
+    if device.type != "cuda" and (params.optim.bf16 or params.optim.compile):
+        log.warning("optim.bf16 / optim.compile apply on CUDA only; ignored on %s", device.type)
+    tracks = read_track_info(tensor).names
+    source = ck.load_checkpoint(pretrained) if pretrained is not None else None
+    run = run_config(params, stage, name, len(tracks), source["run"] if source else None)
+    digests = {"tensor": ck.file_digest(tensor)}
+    if source is not None and pretrained is not None:
+        if source["track_names"] != tracks:
+            raise ValueError(f"{pretrained} was trained on tracks {source['track_names']}")
+        if source["run"]["discriminator"] != "proposed":
+            log.warning(
+                "stage two continues the %r discriminator (paper: proposed)",
+                source["run"]["discriminator"],
+            )
+        digests["pretrained"] = ck.file_digest(pretrained)
+    torch.manual_seed(derive_seed(params.optim.seed, "init"))  # identical initial weights
+    nets = build_networks(run)
+    if source is not None:
+        load_stage_one(nets, source)
+    nets.to(device).set_modes()
+    if params.optim.compile and device.type == "cuda":
+        # D is not compiled: the gradient penalty needs double backward, which compiled graphs
+        # do not support.
+        for module in (nets.generator, nets.refiner):
+            if module is not None:
+                module.compile()
+    return (
+        device,
+        tracks,
+        run,
+        nets,
+        _optimizers(nets, params),
+        _resolved(params, run, device, digests),
+    )
+
+
+def _checkpoint(nets, opts, run, resolved, tracks, state, ipe) -> dict[str, Any]:
+    return {
+        "format": ck.FORMAT,
+        "version": ck.CHECKPOINT_VERSION,
+        "run": run,
+        "params": {k: v for k, v in resolved.items() if k not in ("run", "inputs")},
+        "track_names": tracks,
+        "models": {k: m.state_dict() for k, m in nets.modules().items()},
+        "optimizers": {k: o.state_dict() for k, o in opts.items()},
+        "iteration": state.iteration,
+        "iterations_per_epoch": ipe,
+        "global_step": state.global_step,
+        "config_hash": ck.config_hash(resolved),
+    }
+
+
+def _resume(path: Path, nets: Networks, opts: dict, device: torch.device) -> LoopState:
+    """Restore weights, optimizer states, RNG and log from the snapshot at ``path``."""
+    snap = ck.load_checkpoint(path, device)
+    for name, module in nets.modules().items():
+        module.load_state_dict(snap["models"][name])
+    for name, opt in opts.items():
+        opt.load_state_dict(snap["optimizers"][name])
+    ck.set_rng_state(snap["rng"], device)
+    log.info("resuming from %s at iteration %d", path, snap["iteration"])
+    return LoopState(snap["iteration"], snap["global_step"], list(snap["log"]))
+
+
+def run_training(
+    params: Params,
+    stage: str,
+    name: str,
+    tensor: Path,
+    out_dir: Path,
+    snapshot_dir: Path,
+    pretrained: Path | None = None,
+    after_iteration: Callable[[LoopState], None] | None = None,
+) -> dict[str, Any]:
+    """Train one run (resuming a matching snapshot), write the outputs, return the summary."""
+    device, tracks, run, nets, opts, resolved = _prepare(params, stage, name, tensor, pretrained)
+    key = ck.config_hash(resolved)
+    sizes = {k: count_parameters(m) for k, m in nets.modules().items()}
+    log.info(
+        "%s on %s: %s parameters, %d iterations at batch %d",
+        run["name"],
+        device,
+        sizes,
+        run["n_iterations"],
+        run["batch_size"],
+    )
+    data = TrainingData(load_tensor(tensor, device), run["batch_size"], params.optim.seed)
+    torch.manual_seed(derive_seed(params.optim.seed, "train"))  # GP eps and SBN noise
+    snap_path = ck.snapshot_path(snapshot_dir, key)
+    state = _resume(snap_path, nets, opts, device) if snap_path.exists() else LoopState()
+    start = state.iteration
+
+    def snapshot(s: LoopState) -> None:
+        snap = _checkpoint(nets, opts, run, resolved, tracks, s, data.iterations_per_epoch)
+        ck.save_checkpoint(snap_path, {**snap, "rng": ck.rng_state(device), "log": s.rows})
+
+    cfg = LoopConfig(
+        params.optim,
+        run["n_iterations"],
+        run["initial_burst"],
+        run["z_dim"],
+        device,
+        params.optim.bf16,
+    )
+    attrs = read_attrs(tensor)
+    monitor = Monitor(
+        nets,
+        run["batch_size"],
+        run["z_dim"],
+        params.optim.seed,
+        device,
+        params.metrics,
+        tracks,
+        int(attrs.get("resolution", 24)),
+        int(attrs.get("lowest_pitch", 24)),
+    )
+    t0 = time.perf_counter()
+    train_loop(nets, opts, data, cfg, state, monitor, snapshot, after_iteration)
+    wall = time.perf_counter() - t0
+    final = _checkpoint(nets, opts, run, resolved, tracks, state, data.iterations_per_epoch)
+    summary = _write_outputs(Path(out_dir), final, state, sizes, data.iterations_per_epoch)
+    timing = {
+        "device": str(device),
+        "wall_s": round(wall, 3),
+        "iterations_run": state.iteration - start,
+        "resumed_from": start,
+        "iterations_per_s": round((state.iteration - start) / wall, 4) if wall > 0 else None,
+    }
+    write_json(Path(out_dir) / "timing.json", timing)
+    log.info("done: %s", timing)
+    snap_path.unlink(missing_ok=True)
+    return summary
+
+
+def _write_outputs(out: Path, final: dict, state: LoopState, sizes: dict, ipe: int) -> dict:
+    """checkpoint.pt, meta.json, log.csv, monitor.csv and summary.json in ``out``."""
+    ck.save_checkpoint(out / "checkpoint.pt", final)
+    last = state.rows[-1] if state.rows else {}
+    summary = {
+        "iterations": state.iteration,
+        "global_step": state.global_step,
+        "epochs": round(state.iteration / ipe, 4),
+        "final": {k: last.get(k) for k in LOSS_COLUMNS[4:]},
+        "monitor": last_metrics(state.rows),
+    }
+    meta = {
+        "format": final["format"],
+        "version": final["version"],
+        "run": final["run"],
+        "track_names": final["track_names"],
+        "parameters": sizes,
+        "iterations": state.iteration,
+        "global_step": state.global_step,
+        "iterations_per_epoch": ipe,
+        "epochs_completed": state.iteration // ipe,
+        "config_hash": final["config_hash"],
+        "torch": torch.__version__.split("+")[0],
+    }
+    write_json(out / "meta.json", meta)
+    write_log_csv(out / "log.csv", state.rows)
+    write_log_csv(out / "monitor.csv", state.rows, monitored_only=True)
+    write_json(out / "summary.json", summary)
+    return summary
