@@ -32,8 +32,18 @@ def test_default_params_load(params):
     [
         ("build_tensor", "track_set", "foo", "build_tensor.track_set: must be one of"),
         ("build_tensor", "phrases_per_song", -1, "build_tensor.phrases_per_song: must be >= 1"),
-        ("build_tensor", "phrases_per_song", "6", "build_tensor.phrases_per_song: must be an integer"),
-        ("build_tensor", "allow_overlap", "no", "build_tensor.allow_overlap: must be true or false"),
+        (
+            "build_tensor",
+            "phrases_per_song",
+            "6",
+            "build_tensor.phrases_per_song: must be an integer",
+        ),
+        (
+            "build_tensor",
+            "allow_overlap",
+            "no",
+            "build_tensor.allow_overlap: must be true or false",
+        ),
         ("optim", "lr", -0.1, "optim.lr: must be > 0"),
         ("filter", "colour", "red", "filter.colour: unknown key"),
         ("metrics", "modes", ["paper", "exact"], "metrics.modes: unknown mode 'exact'"),
@@ -74,10 +84,58 @@ def test_stage_exits_with_the_message(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(with_change("build_tensor", "track_set", "foo")))
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.stages.tables", "--params", str(bad),
-         "--metrics-dir", "x", "--runs-dir", "x", "--reference", "x", "--out-dir", str(tmp_path)],
-        capture_output=True, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.stages.tables",
+            "--params",
+            str(bad),
+            "--metrics-dir",
+            "x",
+            "--runs-dir",
+            "x",
+            "--reference",
+            "x",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert "build_tensor.track_set: must be one of" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# The keys where the demo default departs from the paper, and the paper's values (spec 3.2, 3.3,
+# 4.1, 7.13). Nothing else may differ between params.yaml and configs/paper.yaml.
+PAPER_VALUES = {
+    ("optim", "n_critic_burst"): 100,
+    ("optim", "burst_first_iterations"): 25,
+    ("optim", "monitor_every"): 10,
+    ("optim", "snapshot_every"): 100,
+    ("pretrain", "batch_size"): 32,
+    ("pretrain", "n_iterations"): 8580,
+    ("train", "batch_size"): 16,
+    ("train", "n_iterations"): 7000,
+    ("train", "n_iterations_end2end"): 9000,
+    ("sample", "n_phrases_pretrain"): 1600,
+    ("sample", "n_phrases_binary"): 800,
+}
+
+
+def test_paper_setting_differs_from_the_demo_only_in_lengths():
+    paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
+    params_from_dict(paper, "configs/paper.yaml")
+    differ = {
+        (section, key)
+        for section, values in DEFAULT.items()
+        for key, value in values.items()
+        if paper[section][key] != value
+    }
+    assert differ == set(PAPER_VALUES)
+    for (section, key), value in PAPER_VALUES.items():
+        assert paper[section][key] == value, f"{section}.{key}"
+    # the faithful schedule itself is shared: 5 critic steps, a burst every 500th iteration
+    assert (paper["optim"]["n_critic"], paper["optim"]["burst_every"]) == (5, 500)
