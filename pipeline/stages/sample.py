@@ -39,7 +39,7 @@ from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
 from pipeline.training.checkpoint import load_sampler
-from pipeline.training.device import pick_device
+from pipeline.training.runner import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,20 @@ def binarize(raw: torch.Tensor, how: Binarize, rng: torch.Generator) -> torch.Te
 def draw_batches(
     sampler, n_phrases: int, batch_size: int, how: Binarize, seed: int, device: torch.device
 ) -> Iterator[np.ndarray]:
-    """Yield bool phrase batches (b, bars, steps, pitches, tracks) from ``sampler``."""
-    rng = torch.Generator().manual_seed(seed)
+    """Yield bool phrase batches (b, bars, steps, pitches, tracks) from ``sampler``.
+
+    z and the Bernoulli noise come from two generators, so that the z of every batch depends on
+    the seed alone, whichever binarization consumes noise.
+    """
+    z_rng = torch.Generator().manual_seed(seed)
+    noise_rng = torch.Generator().manual_seed(seed + 1)
     torch.manual_seed(seed)  # the SBN noise inside the model uses the global generator
     for start in range(0, n_phrases, batch_size):
         b = min(batch_size, n_phrases - start)
-        z = torch.randn(b, sampler.z_dim, generator=rng)
+        z = torch.randn(b, sampler.z_dim, generator=z_rng)
         with torch.no_grad():
             raw = sampler(z.to(device)).float().cpu()
-        yield binarize(raw, how, rng).numpy()
+        yield binarize(raw, how, noise_rng).numpy()
 
 
 def run(

@@ -8,7 +8,7 @@ Columns: qualified-note rate (QN), polyphonicity (PP), tonal distance (TD).
 Each metric mode gets its own tables, labelled: in ``paper`` mode our numbers sit beside the paper's
 (``spec/paper_reference.csv``); ``musical`` mode has no published counterpart. The caption states
 the scale of our run (phrases evaluated, training iterations) next to the paper's. The stage also
-plots QN and PP along training for every run, from the runs' ``log.csv``.
+plots QN and PP along training for every run, from the runs' ``monitor.csv``.
 """
 
 from __future__ import annotations
@@ -144,15 +144,17 @@ def to_markdown(table: pd.DataFrame, title: str, mode: str, caption: str) -> str
 def scale_caption(runs_dir: Path, metrics: dict[str, dict]) -> str:
     """Our run's scale: phrases in the training data and iterations of each trained model."""
     parts = [f"training data: {metrics['training_data']['paper']['n_phrases']} phrases"]
-    for log_csv in sorted(runs_dir.glob("*/*/log.csv")):
-        iterations = int(pd.read_csv(log_csv)["iteration"].max()) + 1
-        parts.append(f"{log_csv.parent.parent.name}/{log_csv.parent.name}: {iterations} iterations")
+    for monitor_csv in sorted(runs_dir.glob("*/*/monitor.csv")):
+        iterations = int(pd.read_csv(monitor_csv)["iteration"].max()) + 1
+        parts.append(
+            f"{monitor_csv.parent.parent.name}/{monitor_csv.parent.name}: {iterations} iterations"
+        )
     return f"Scale of this run — {'; '.join(parts)}. For comparison, {PAPER_SCALE}."
 
 
-def plot_curves(log_csv: Path, out_png: Path) -> None:
+def plot_curves(monitor_csv: Path, out_png: Path) -> None:
     """QN and PP of the fixed monitoring batch along training, as in the paper's Figs. 9, 11."""
-    data = pd.read_csv(log_csv)
+    data = pd.read_csv(monitor_csv)
     data = data.dropna(subset=["qualified_note_rate"])
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     for ax, key, name in zip(
@@ -160,7 +162,7 @@ def plot_curves(log_csv: Path, out_png: Path) -> None:
     ):
         ax.plot(data["iteration"], data[key], marker=".", linewidth=1)
         ax.set_xlabel("iteration")
-        ax.set_title(f"{name} ({log_csv.parent.name})")
+        ax.set_title(f"{name} ({monitor_csv.parent.name})")
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
@@ -186,9 +188,9 @@ def run(
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             pd.concat(tables).to_csv(tmp, index=False, float_format="%.6f")
         written += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
-    for log_csv in sorted(runs_dir.glob("*/*/log.csv")):
-        png = out_dir / "curves" / f"{log_csv.parent.parent.name}_{log_csv.parent.name}.png"
-        plot_curves(log_csv, png)
+    for monitor_csv in sorted(runs_dir.glob("*/*/monitor.csv")):
+        png = out_dir / "curves" / f"{monitor_csv.parent.parent.name}_{monitor_csv.parent.name}.png"
+        plot_curves(monitor_csv, png)
         written.append(png)
     log.info("wrote %d files to %s", len(written), out_dir)
     return written

@@ -45,8 +45,7 @@ def env() -> dict[str, str]:
 
 def run(cmd: list[str], cwd: Path, timeout: float = 1200) -> str:
     """Run ``cmd`` in ``cwd``; return its stdout+stderr, failing loudly with them on error."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{output[-6000:]}"
     return output
@@ -56,7 +55,10 @@ def scratch_repo(tmp: Path, params_update: dict | None = None) -> Path:
     """Copy the tracked and untracked-unignored files of the repo to ``tmp/main`` as a git repo."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     root = tmp / "main"
     for name in filter(None, files):

@@ -18,17 +18,32 @@ pytestmark = pytest.mark.slow
 # Small enough for CI: one phrase per song, two iterations per model at batch 2, 4 samples per set.
 TINY = {
     "build_tensor": {"phrases_per_song": 1},
-    "optim": {"n_critic": 1, "n_critic_burst": 2, "burst_first_iterations": 1,
-              "monitor_every": 1, "snapshot_every": 1},
+    "optim": {
+        "n_critic": 1,
+        "n_critic_burst": 2,
+        "burst_first_iterations": 1,
+        "monitor_every": 1,
+        "snapshot_every": 1,
+    },
     "pretrain": {"batch_size": 2, "n_iterations": 2},
     "train": {"batch_size": 2, "n_iterations": 2, "n_iterations_end2end": 2},
-    "sample": {"n_phrases_pretrain": 4, "n_phrases_binary": 4, "batch_size": 4, "n_midi": 1,
-               "n_grid": 2},
+    "sample": {
+        "n_phrases_pretrain": 4,
+        "n_phrases_binary": 4,
+        "batch_size": 4,
+        "n_midi": 1,
+        "n_grid": 2,
+    },
 }
 # What depends on train.n_iterations_end2end, and nothing else.
 END2END_DOWNSTREAM = {
-    "train@end2end_dbn", "train@end2end_sbn", "sample@end2end_dbn", "sample@end2end_sbn",
-    "evaluate@end2end_dbn", "evaluate@end2end_sbn", "tables",
+    "train@end2end_dbn",
+    "train@end2end_sbn",
+    "sample@end2end_dbn",
+    "sample@end2end_sbn",
+    "evaluate@end2end_dbn",
+    "evaluate@end2end_sbn",
+    "tables",
 }
 
 

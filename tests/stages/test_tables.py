@@ -29,7 +29,7 @@ def outputs(tmp_path):
                 "musical": fake_block("musical", 0.25 + i / 100, 8),
             },
         )
-    log = tmp_path / "runs" / "pretrain" / "proposed" / "log.csv"
+    log = tmp_path / "runs" / "pretrain" / "proposed" / "monitor.csv"
     log.parent.mkdir(parents=True)
     pd.DataFrame(
         {

@@ -46,8 +46,8 @@ rule tables:
         code=code("stages/tables.py"),
         reference=config["paths"]["paper_reference"],
         metrics=expand("outputs/evaluate/{s}/metrics.json", s=EVALUATE_SETS),
-        curves=expand("outputs/pretrain/{r}/log.csv", r=DISCRIMINATOR_RUNS)
-        + expand("outputs/train/{e}/log.csv", e=EXPERIMENTS),
+        curves=expand("outputs/pretrain/{r}/monitor.csv", r=DISCRIMINATOR_RUNS)
+        + expand("outputs/train/{e}/monitor.csv", e=EXPERIMENTS),
     output:
         "outputs/tables/table1.md",
         "outputs/tables/table1.csv",

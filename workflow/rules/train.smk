@@ -15,7 +15,8 @@ rule pretrain:
         checkpoint="outputs/pretrain/{run}/checkpoint.pt",
         meta="outputs/pretrain/{run}/meta.json",
         summary="outputs/pretrain/{run}/summary.json",
-        curves="outputs/pretrain/{run}/log.csv",
+        losses="outputs/pretrain/{run}/log.csv",
+        curves="outputs/pretrain/{run}/monitor.csv",
     params:
         training=TRAINING_PARAMS,
         pretrain={k: config["pretrain"][k] for k in ("generator", "batch_size", "n_iterations")},
@@ -39,7 +40,8 @@ rule train:
         checkpoint="outputs/train/{experiment}/checkpoint.pt",
         meta="outputs/train/{experiment}/meta.json",
         summary="outputs/train/{experiment}/summary.json",
-        curves="outputs/train/{experiment}/log.csv",
+        losses="outputs/train/{experiment}/log.csv",
+        curves="outputs/train/{experiment}/monitor.csv",
     params:
         args=lambda w: EXPERIMENTS[w.experiment]["args"],
         training=TRAINING_PARAMS,
