@@ -30,6 +30,7 @@ import torch
 from pipeline.config import Sample, as_dict
 from pipeline.data.phrase_file import (
     PhraseBatch,
+    TrackInfo,
     phrase_shape,
     read_attrs,
     read_track_info,
@@ -122,21 +123,22 @@ def run(
         params={"sample": as_dict(cfg), "binarize": how},
         extra_attrs={"source_checkpoint": checkpoint.as_posix()},
     )
-    first = np.concatenate(kept)[:n_keep]
+    write_previews(out_dir, np.concatenate(kept)[:n_keep], cfg, tracks, attrs)
+    result = SampleResult(n_phrases=n_phrases, density=active / max(n_phrases, 1))
+    log.info("%s: %d phrases (%s), %.4f of cells active", out_dir, n_phrases, how, result.density)
+    return result
+
+
+def write_previews(
+    out_dir: Path, first: np.ndarray, cfg: Sample, tracks: TrackInfo, attrs: dict
+) -> None:
+    """The PNG grid and the MIDI files of the first phrases of a sample set."""
     plot_phrase_grid(out_dir / "grid.png", first[: cfg.n_grid], tracks.names)
     midi_dir = out_dir / "midi"
     midi_dir.mkdir(parents=True, exist_ok=True)
     for i, phrase in enumerate(first[: cfg.n_midi]):
-        write_midi(
-            midi_dir / f"sample_{i:03d}.mid",
-            phrase,
-            tracks,
-            int(attrs["lowest_pitch"]),
-            int(attrs["resolution"]),
-        )
-    result = SampleResult(n_phrases=n_phrases, density=active / max(n_phrases, 1))
-    log.info("%s: %d phrases (%s), %.4f of cells active", out_dir, n_phrases, how, result.density)
-    return result
+        path = midi_dir / f"sample_{i:03d}.mid"
+        write_midi(path, phrase, tracks, int(attrs["lowest_pitch"]), int(attrs["resolution"]))
 
 
 def main() -> None:
