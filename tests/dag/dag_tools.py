@@ -62,6 +62,8 @@ def scratch_repo(tmp: Path, params_update: dict | None = None) -> Path:
     ).stdout.split("\0")
     root = tmp / "main"
     for name in filter(None, files):
+        if name == "dvc.lock":  # a local run's record; a fresh clone has none
+            continue
         src = REPO / name
         if src.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +128,11 @@ _RULE = re.compile(r"^(?:local)?rule (\w+):$")
 def snakemake_jobs(root: Path) -> dict[str, Job]:
     """Every Snakemake job of a forced dry run, named like DVC's stage instances."""
     text = run([str(BIN / "snakemake"), "-n", "-p", "--forceall", "--cores", "1"], root)
+    return parse_snakemake_jobs(text)
+
+
+def parse_snakemake_jobs(text: str) -> dict[str, Job]:
+    """The jobs a Snakemake run or dry run printed (with --printshellcmds), by DVC-style name."""
     jobs: dict[str, Job] = {}
     block: dict[str, str] = {}
     for line in text.splitlines():

@@ -35,5 +35,9 @@ def code(*parts):
     files = []
     for part in parts:
         path = f"pipeline/{part}"
-        files += [path] if path.endswith(".py") else sorted(glob.glob(f"{path}/**/*.py", recursive=True))
+        files += (
+            [path]
+            if path.endswith(".py")
+            else sorted(glob.glob(f"{path}/**/*.py", recursive=True))
+        )
     return files

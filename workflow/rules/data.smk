@@ -11,12 +11,12 @@ rule filter:
     output:
         manifest="outputs/filter/manifest.csv",
         report="outputs/filter/report.json",
+    log:
+        "logs/filter.log",
     params:
         source=config["filter"]["source"],
         tag=config["filter"]["tag"],
         min_bars=config["filter"]["min_bars"],
-    log:
-        "logs/filter.log",
     shell:
         "python -m pipeline.stages.filter --params params.yaml"
         " --lpd-root {input.lpd_root} --cleansed-ids {input.cleansed_ids}"
@@ -34,10 +34,10 @@ rule build_tensor:
     output:
         tensor="outputs/build_tensor/phrases.h5",
         report="outputs/build_tensor/report.json",
-    params:
-        values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
     log:
         "logs/build_tensor.log",
+    params:
+        values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
     shell:
         "python -m pipeline.stages.build_tensor --params params.yaml"
         " --manifest {input.manifest}"

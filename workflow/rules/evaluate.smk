@@ -10,14 +10,16 @@ rule sample:
         phrases="outputs/sample/{sample_set}/phrases.h5",
         grid="outputs/sample/{sample_set}/grid.png",
         midi=directory("outputs/sample/{sample_set}/midi"),
+    log:
+        "logs/sample/{sample_set}.log",
+    resources:
+        gpu=1,
     params:
         binarize=lambda w: SAMPLE_SETS[w.sample_set]["binarize"],
         n_phrases=lambda w: config["sample"][SAMPLE_SETS[w.sample_set]["count"]],
-        values={k: config["sample"][k] for k in ("seed", "batch_size", "n_midi", "n_grid")},
-    resources:
-        gpu=1,
-    log:
-        "logs/sample/{sample_set}.log",
+        values={
+            k: config["sample"][k] for k in ("seed", "batch_size", "n_midi", "n_grid")
+        },
     shell:
         "python -m pipeline.stages.sample --params params.yaml"
         " --checkpoint {input.checkpoint} --tensor {input.tensor}"
@@ -31,10 +33,10 @@ rule evaluate:
         phrases=lambda w: EVALUATE_SETS[w.eval_set],
     output:
         metrics="outputs/evaluate/{eval_set}/metrics.json",
-    params:
-        metrics={k: v for k, v in config["metrics"].items() if k != "chunk_size"},
     log:
         "logs/evaluate/{eval_set}.log",
+    params:
+        metrics={k: v for k, v in config["metrics"].items() if k != "chunk_size"},
     shell:
         "python -m pipeline.stages.evaluate --params params.yaml"
         " --phrases {input.phrases} --metrics {output.metrics}"
@@ -54,10 +56,10 @@ rule tables:
         "outputs/tables/table2.md",
         "outputs/tables/table2.csv",
         directory("outputs/tables/curves"),
-    params:
-        modes=config["metrics"]["modes"],
     log:
         "logs/tables.log",
+    params:
+        modes=config["metrics"]["modes"],
     shell:
         "python -m pipeline.stages.tables --params params.yaml"
         " --metrics-dir outputs/evaluate --runs-dir outputs"

@@ -2,8 +2,11 @@
 
 TRAINING_PARAMS = {
     "model": {k: config["model"][k] for k in ("z_dim", "batch_norm")},
-    "optim": {k: v for k, v in config["optim"].items()
-              if k not in ("device", "compile", "snapshot_every", "slope_rate")},
+    "optim": {
+        k: v
+        for k, v in config["optim"].items()
+        if k not in ("device", "compile", "snapshot_every", "slope_rate")
+    },
 }
 
 
@@ -17,13 +20,16 @@ rule pretrain:
         summary="outputs/pretrain/{run}/summary.json",
         losses="outputs/pretrain/{run}/log.csv",
         curves="outputs/pretrain/{run}/monitor.csv",
-    params:
-        training=TRAINING_PARAMS,
-        pretrain={k: config["pretrain"][k] for k in ("generator", "batch_size", "n_iterations")},
-    resources:
-        gpu=1,
     log:
         "logs/pretrain/{run}.log",
+    resources:
+        gpu=1,
+    params:
+        training=TRAINING_PARAMS,
+        pretrain={
+            k: config["pretrain"][k]
+            for k in ("generator", "batch_size", "n_iterations")
+        },
     shell:
         "python -m pipeline.stages.pretrain --params params.yaml"
         " --discriminator {wildcards.run} --tensor {input.tensor}"
@@ -42,6 +48,10 @@ rule train:
         summary="outputs/train/{experiment}/summary.json",
         losses="outputs/train/{experiment}/log.csv",
         curves="outputs/train/{experiment}/monitor.csv",
+    log:
+        "logs/train/{experiment}.log",
+    resources:
+        gpu=1,
     params:
         args=lambda w: EXPERIMENTS[w.experiment]["args"],
         training=TRAINING_PARAMS,
@@ -49,10 +59,6 @@ rule train:
         slope_rate=config["optim"]["slope_rate"],
         batch_size=config["train"]["batch_size"],
         length=lambda w: config["train"][EXPERIMENTS[w.experiment]["length"]],
-    resources:
-        gpu=1,
-    log:
-        "logs/train/{experiment}.log",
     shell:
         "python -m pipeline.stages.train --params params.yaml"
         " --experiment {wildcards.experiment} --tensor {input.tensor} {params.args}"
