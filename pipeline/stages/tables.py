@@ -8,7 +8,7 @@ Columns: qualified-note rate (QN), polyphonicity (PP), tonal distance (TD).
 Each metric mode gets its own tables, labelled: in ``paper`` mode our numbers sit beside the paper's
 (``spec/paper_reference.csv``); ``musical`` mode has no published counterpart. The caption states
 the scale of our run (phrases evaluated, training iterations) next to the paper's. The stage also
-plots QN and PP along training for every run, from the runs' ``monitor.csv``.
+plots EB, QN and PP along training for every run, from the runs' ``monitor.csv``.
 """
 
 from __future__ import annotations
@@ -153,16 +153,30 @@ def scale_caption(runs_dir: Path, metrics: dict[str, dict]) -> str:
 
 
 def plot_curves(monitor_csv: Path, out_png: Path) -> None:
-    """QN and PP of the fixed monitoring batch along training, as in the paper's Figs. 9, 11."""
+    """EB, QN and PP of the fixed monitoring batch along training (the paper's Figs. 9 and 11).
+
+    QN and PP are undefined while every monitored bar is empty (an early stage-one generator
+    binarized by HT, say); the panel then says so instead of staying blank.
+    """
     data = pd.read_csv(monitor_csv)
-    data = data.dropna(subset=["qualified_note_rate"])
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, key, name in zip(
-        axes, ["qualified_note_rate", "polyphonicity"], ["QN", "PP"], strict=True
-    ):
-        ax.plot(data["iteration"], data[key], marker=".", linewidth=1)
+    run_name = f"{monitor_csv.parent.parent.name}/{monitor_csv.parent.name}"
+    panels = [("empty_bar_rate", "EB"), ("qualified_note_rate", "QN"), ("polyphonicity", "PP")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 3))
+    for ax, (key, name) in zip(axes, panels, strict=True):
+        defined = data.dropna(subset=[key])
+        if defined.empty:
+            ax.text(
+                0.5,
+                0.5,
+                "undefined:\nevery monitored bar is empty",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+        else:
+            ax.plot(defined["iteration"], defined[key], marker=".", linewidth=1)
         ax.set_xlabel("iteration")
-        ax.set_title(f"{name} ({monitor_csv.parent.name})")
+        ax.set_title(f"{name} ({run_name})")
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})

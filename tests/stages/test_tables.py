@@ -36,6 +36,7 @@ def outputs(tmp_path):
             "iteration": [0, 1, 2],
             "qualified_note_rate": [0.1, None, 0.3],
             "polyphonicity": [0.2, None, 0.1],
+            "empty_bar_rate": [0.5, 1.0, 0.4],
         }
     ).to_csv(log, index=False)
     return tmp_path
