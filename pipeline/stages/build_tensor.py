@@ -35,7 +35,7 @@ from pipeline.data.phrases import (
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR, Song
 from pipeline.data.tracks import DROPPED, get_track_set
 from pipeline.io import write_json
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
-    try:
+    with exit_on(DataError, FileNotFoundError):
         run(
             params.build_tensor,
             args.manifest,
@@ -209,9 +209,6 @@ def main(argv: list[str] | None = None) -> None:
             args.tensor,
             args.report,
         )
-    except (DataError, FileNotFoundError) as error:
-        log.error("%s", error)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

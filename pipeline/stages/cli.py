@@ -8,8 +8,10 @@ redirection that only one of the tools would see.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.config import ConfigError, Params, load_params
@@ -39,5 +41,16 @@ def load_or_exit(path: str) -> Params:
     try:
         return load_params(path)
     except ConfigError as error:
+        logging.getLogger("pipeline").error("%s", error)
+        raise SystemExit(2) from None
+
+
+@contextlib.contextmanager
+def exit_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn the expected input ``errors`` (a bad file, a missing list) into a logged message and
+    exit status 2, without a traceback."""
+    try:
+        yield
+    except errors as error:
         logging.getLogger("pipeline").error("%s", error)
         raise SystemExit(2) from None

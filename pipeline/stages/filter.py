@@ -35,7 +35,7 @@ from pipeline.data.labels import DataError, read_all_tags, read_cleansed_ids, re
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR
 from pipeline.io import write_json, write_text
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
-    try:
+    with exit_on(DataError, FileNotFoundError):
         run(
             params.filter,
             args.lpd_root,
@@ -284,9 +284,6 @@ def main(argv: list[str] | None = None) -> None:
             args.manifest,
             args.report,
         )
-    except (DataError, FileNotFoundError) as error:
-        log.error("%s", error)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from pipeline.data.phrase_file import read_attrs, read_phrases
-from pipeline.stages import pretrain, sample
+from pipeline.stages import sample
 from pipeline.training.checkpoint import load_sampler
-from tests.training.conftest import TRACKS, make_phrase_file, tiny_params, write_params
+from tests.training.conftest import TRACKS, make_phrase_file, run_stage_one, tiny_params
 
 CPU = torch.device("cpu")
 
@@ -23,22 +23,7 @@ def checkpoint(tmp_path_factory, params):
     root = tmp_path_factory.mktemp("sample")
     tensor = make_phrase_file(root / "phrases.h5", n=4)
     tiny = tiny_params(params)
-    pfile = write_params(root / "params.yaml", tiny)
-    pretrain.main(
-        [
-            "--params",
-            str(pfile),
-            "--discriminator",
-            "proposed",
-            "--tensor",
-            str(tensor),
-            "--out-dir",
-            str(root / "run"),
-            "--snapshot-dir",
-            str(root / "snap"),
-        ]
-    )
-    return root / "run" / "checkpoint.pt", tensor, tiny.sample
+    return run_stage_one(root, tiny, tensor) / "checkpoint.pt", tensor, tiny.sample
 
 
 def test_ht_and_bs_binarize_the_same_raw_outputs(checkpoint):

@@ -67,13 +67,11 @@ def tensor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_phrase_file(tmp_path_factory.mktemp("data") / "phrases.h5", n=8)
 
 
-@pytest.fixture(scope="session")
-def stage_one(tmp_path_factory: pytest.TempPathFactory, tiny: Params, tensor: Path) -> Path:
-    """The out-dir of ``pretrain --discriminator proposed`` run through its CLI (2 iterations)."""
+def run_stage_one(root: Path, params: Params, tensor: Path) -> Path:
+    """Run ``pretrain --discriminator proposed`` through its CLI in ``root``; return its out-dir."""
     from pipeline.stages import pretrain
 
-    root = tmp_path_factory.mktemp("stage_one")
-    pfile = write_params(root / "params.yaml", tiny)
+    pfile = write_params(root / "params.yaml", params)
     out = root / "out"
     pretrain.main(
         [
@@ -90,3 +88,9 @@ def stage_one(tmp_path_factory: pytest.TempPathFactory, tiny: Params, tensor: Pa
         ]
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def stage_one(tmp_path_factory: pytest.TempPathFactory, tiny: Params, tensor: Path) -> Path:
+    """The out-dir of ``pretrain --discriminator proposed`` run through its CLI (2 iterations)."""
+    return run_stage_one(tmp_path_factory.mktemp("stage_one"), tiny, tensor)
