@@ -190,6 +190,8 @@ class Sample:
         _check(self.n_phrases_pretrain >= 1, "sample.n_phrases_pretrain", "must be >= 1")
         _check(self.n_phrases_binary >= 1, "sample.n_phrases_binary", "must be >= 1")
         _check(self.batch_size >= 1, "sample.batch_size", "must be >= 1")
+        _check(self.n_grid >= 1, "sample.n_grid", "must be >= 1 (grid.png is an output)")
+        _check(self.n_midi >= 0, "sample.n_midi", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def test_default_params_load(params):
         ("optim", "lr", -0.1, "optim.lr: must be > 0"),
         ("filter", "colour", "red", "filter.colour: unknown key"),
         ("metrics", "modes", ["paper", "exact"], "metrics.modes: unknown mode 'exact'"),
+        ("sample", "n_grid", 0, "sample.n_grid: must be >= 1"),
     ],
 )
 def test_bad_value_names_file_and_key(section, key, value, message):
