@@ -44,3 +44,18 @@ def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def find_files(root: str | Path, suffixes: tuple[str, ...], what: str) -> Iterator[str]:
+    """Every file under ``root`` whose name ends in one of ``suffixes`` (case-insensitive), as a
+    relative POSIX path, in sorted order (the same order on every machine). ``what`` names the
+    folder in the error when ``root`` is not one."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{what} {root} is not a folder")
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        rel = Path(folder).relative_to(root)
+        for name in sorted(files):
+            if name.lower().endswith(suffixes):
+                yield (rel / name).as_posix()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.data.song import RESOLUTION, Song, SourceTrack
+from pipeline.io import find_files
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MSD = re.compile(r"^TR[A-Z0-9]{16}$")
@@ -113,15 +113,7 @@ def layout_error(rel: str) -> str | None:
 
 def find_npz_files(root: str | Path) -> Iterator[str]:
     """Every ``*.npz`` under ``root`` as a relative POSIX path, in sorted order."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"LPD root {root} is not a folder")
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        rel = Path(folder).relative_to(root)
-        for name in sorted(files):
-            if name.endswith(".npz"):
-                yield (rel / name).as_posix()
+    return find_files(root, (".npz",), "LPD root")
 
 
 def parse_lpd_path(rel: str) -> LpdFile:

@@ -27,7 +27,6 @@ at time 0 (so the first beat is at time 0).
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,21 +35,14 @@ import numpy as np
 import pretty_midi
 
 from pipeline.data.song import RESOLUTION, Song, SourceTrack
+from pipeline.io import find_files
 
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
 def find_midi_files(root: str | Path) -> Iterator[str]:
     """Every MIDI file under ``root`` as a relative POSIX path, in sorted order."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"MIDI folder {root} is not a folder")
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        rel = Path(folder).relative_to(root)
-        for name in sorted(files):
-            if name.lower().endswith(MIDI_SUFFIXES):
-                yield (rel / name).as_posix()
+    return find_files(root, MIDI_SUFFIXES, "MIDI folder")
 
 
 def file_md5(path: str | Path) -> str:

@@ -141,25 +141,28 @@ def to_markdown(table: pd.DataFrame, title: str, mode: str, caption: str) -> str
     return "\n".join(lines)
 
 
-def scale_caption(runs_dir: Path, metrics: dict[str, dict]) -> str:
+def read_curves(runs_dir: Path) -> dict[str, pd.DataFrame]:
+    """The monitoring curves of every training run, keyed ``<stage>/<run>``."""
+    return {
+        f"{path.parent.parent.name}/{path.parent.name}": pd.read_csv(path)
+        for path in sorted(runs_dir.glob("*/*/monitor.csv"))
+    }
+
+
+def scale_caption(curves: dict[str, pd.DataFrame], metrics: dict[str, dict]) -> str:
     """Our run's scale: phrases in the training data and iterations of each trained model."""
     parts = [f"training data: {metrics['training_data']['paper']['n_phrases']} phrases"]
-    for monitor_csv in sorted(runs_dir.glob("*/*/monitor.csv")):
-        iterations = int(pd.read_csv(monitor_csv)["iteration"].max()) + 1
-        parts.append(
-            f"{monitor_csv.parent.parent.name}/{monitor_csv.parent.name}: {iterations} iterations"
-        )
+    for run_name, data in curves.items():
+        parts.append(f"{run_name}: {int(data['iteration'].max()) + 1} iterations")
     return f"Scale of this run — {'; '.join(parts)}. For comparison, {PAPER_SCALE}."
 
 
-def plot_curves(monitor_csv: Path, out_png: Path) -> None:
+def plot_curves(data: pd.DataFrame, run_name: str, out_png: Path) -> None:
     """EB, QN and PP of the fixed monitoring batch along training (the paper's Figs. 9 and 11).
 
     QN and PP are undefined while every monitored bar is empty (an early stage-one generator
     binarized by HT, say); the panel then says so instead of staying blank.
     """
-    data = pd.read_csv(monitor_csv)
-    run_name = f"{monitor_csv.parent.parent.name}/{monitor_csv.parent.name}"
     panels = [("empty_bar_rate", "EB"), ("qualified_note_rate", "QN"), ("polyphonicity", "PP")]
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 3))
     for ax, (key, name) in zip(axes, panels, strict=True):
@@ -190,7 +193,8 @@ def run(
     reference = pd.read_csv(reference_csv)
     sets = {row.sample_set for row in TABLE1 + TABLE2}
     metrics = {name: read_metrics(metrics_dir, name) for name in sorted(sets)}
-    caption = scale_caption(runs_dir, metrics)
+    curves = read_curves(runs_dir)
+    caption = scale_caption(curves, metrics)
     written = []
     for name, rows in (("table1", TABLE1), ("table2", TABLE2)):
         tables = [build_table(rows, metrics, reference, mode) for mode in modes]
@@ -202,9 +206,9 @@ def run(
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             pd.concat(tables).to_csv(tmp, index=False, float_format="%.6f")
         written += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
-    for monitor_csv in sorted(runs_dir.glob("*/*/monitor.csv")):
-        png = out_dir / "curves" / f"{monitor_csv.parent.parent.name}_{monitor_csv.parent.name}.png"
-        plot_curves(monitor_csv, png)
+    for run_name, data in curves.items():
+        png = out_dir / "curves" / f"{run_name.replace('/', '_')}.png"
+        plot_curves(data, run_name, png)
         written.append(png)
     log.info("wrote %d files to %s", len(written), out_dir)
     return written
