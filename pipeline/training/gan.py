@@ -270,7 +270,10 @@ def train_loop(
             row.update(monitor(it))
             log.info("iteration %d step %d: %s", it, state.global_step, _fmt(row))
         state.rows.append(row)
-        if state.iteration % ipe == 0:  # end of an epoch: epoch k trains with rate ** k
+        # End of an epoch: epoch k trains with rate ** k. Not after the last iteration: the
+        # original saved its end-of-epoch checkpoint before annealing and evaluated the last one,
+        # so the final checkpoint keeps the slope its last iteration trained with (spec 7.14).
+        if state.iteration % ipe == 0 and state.iteration < cfg.n_iterations:
             anneal(nets, optim.slope_rate)
         bar.set_postfix(d=f"{row['d_loss']:.3g}", g=f"{row['g_loss']:.3g}")
         if state.iteration % optim.snapshot_every == 0 and state.iteration < cfg.n_iterations:
