@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 
+import h5py
 import numpy as np
 import pytest
 
 from pipeline.data.phrase_file import (
+    EncodedBatch,
     PhraseBatch,
     TrackInfo,
     count_phrases,
+    encode_phrases,
     iter_phrase_chunks,
     read_attrs,
     read_phrases,
@@ -63,3 +66,20 @@ def test_phrase_file_round_trip_and_bytes(tmp_path):
     assert read_track_info(tmp_path / "a.h5") == TRACKS
     attrs = read_attrs(tmp_path / "a.h5")
     assert attrs["params"] == {"seed": 1} and attrs["lowest_pitch"] == 24
+
+
+def _stored_chunks(path):
+    with h5py.File(path, "r") as f:
+        data = f["phrases"]
+        return [data.id.read_direct_chunk((i, 0, 0, 0, 0)) for i in range(data.shape[0])]
+
+
+def test_chunks_encoded_in_workers_are_the_chunks_hdf5_stores_itself(tmp_path):
+    """build_tensor's workers compress phrases and the writer copies the bytes: the stored chunks
+    (filter mask and bytes) must be those HDF5 stores when it compresses the same phrases."""
+    phrases = np.random.default_rng(1).random((4, 4, 96, 84, 2)) > 0.9
+    _write(tmp_path / "a.h5", phrases, 4)
+    batch = EncodedBatch(encode_phrases(phrases), ["id"] * 4, ["m"] * 4, [0, 1, 2, 3])
+    write_phrase_file(tmp_path / "b.h5", [batch], phrases.shape[1:], TRACKS, 24, 24, {})
+    assert _stored_chunks(tmp_path / "b.h5") == _stored_chunks(tmp_path / "a.h5")
+    assert np.array_equal(read_phrases(tmp_path / "b.h5"), phrases)
