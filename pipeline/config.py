@@ -12,6 +12,8 @@ checked in ``__post_init__`` of their dataclass, again naming the key.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -337,3 +339,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def as_dict(params: Any) -> dict[str, Any]:
     """A plain dict of a config dataclass, for checkpoints and HDF5 attributes."""
     return dataclasses.asdict(params)
+
+
+def params_digest(params: Params) -> str:
+    """A short digest of the validated params: equal digests mean the same setting, key for key."""
+    text = json.dumps(as_dict(params), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -15,8 +15,10 @@ from tests.dag.dag_tools import BIN, parse_snakemake_jobs, run, scratch_repo, wr
 
 pytestmark = pytest.mark.slow
 
-# Small enough for CI: one phrase per song, one iteration per model at batch 2, 4 samples per set.
+# Small enough for CI: the 497-song sample (50 alternative songs) instead of the default
+# lpd_alternative tree, one phrase per song, one iteration per model at batch 2, 4 samples per set.
 TINY = {
+    "paths": {"lpd_root": "../shared/data/lpd/lpd_cleansed"},
     "build_tensor": {"phrases_per_song": 1},
     "optim": {
         "n_critic": 1,

@@ -14,11 +14,12 @@ rule filter:
     log:
         "logs/filter.log",
     params:
+        params_file=PARAMS_FILE,
         source=config["filter"]["source"],
         tag=config["filter"]["tag"],
         min_bars=config["filter"]["min_bars"],
     shell:
-        "python -m pipeline.stages.filter --params params.yaml"
+        "python -m pipeline.stages.filter --params {params.params_file}"
         " --lpd-root {input.lpd_root} --cleansed-ids {input.cleansed_ids}"
         " --lastfm-dir {input.lastfm_dir} --midi-dir {input.midi_dir}"
         " --manifest {output.manifest} --report {output.report}"
@@ -37,9 +38,10 @@ rule build_tensor:
     log:
         "logs/build_tensor.log",
     params:
+        params_file=PARAMS_FILE,
         values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
     shell:
-        "python -m pipeline.stages.build_tensor --params params.yaml"
+        "python -m pipeline.stages.build_tensor --params {params.params_file}"
         " --manifest {input.manifest}"
         " --lpd-root {input.lpd_root} --midi-dir {input.midi_dir}"
         " --tensor {output.tensor} --report {output.report}"

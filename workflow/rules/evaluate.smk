@@ -15,13 +15,14 @@ rule sample:
     resources:
         gpu=1,
     params:
+        params_file=PARAMS_FILE,
         binarize=lambda w: SAMPLE_SETS[w.sample_set]["binarize"],
         n_phrases=lambda w: config["sample"][SAMPLE_SETS[w.sample_set]["count"]],
         values={
             k: config["sample"][k] for k in ("seed", "batch_size", "n_midi", "n_grid")
         },
     shell:
-        "python -m pipeline.stages.sample --params params.yaml"
+        "python -m pipeline.stages.sample --params {params.params_file}"
         " --checkpoint {input.checkpoint} --tensor {input.tensor}"
         " --binarize {params.binarize} --out-dir outputs/sample/{wildcards.sample_set}"
         " --log {log}"
@@ -36,9 +37,10 @@ rule evaluate:
     log:
         "logs/evaluate/{eval_set}.log",
     params:
+        params_file=PARAMS_FILE,
         metrics={k: v for k, v in config["metrics"].items() if k != "chunk_size"},
     shell:
-        "python -m pipeline.stages.evaluate --params params.yaml"
+        "python -m pipeline.stages.evaluate --params {params.params_file}"
         " --phrases {input.phrases} --metrics {output.metrics}"
         " --log {log}"
 
@@ -59,9 +61,10 @@ rule tables:
     log:
         "logs/tables.log",
     params:
+        params_file=PARAMS_FILE,
         modes=config["metrics"]["modes"],
     shell:
-        "python -m pipeline.stages.tables --params params.yaml"
+        "python -m pipeline.stages.tables --params {params.params_file}"
         " --metrics-dir outputs/evaluate --runs-dir outputs"
         " --reference {input.reference} --out-dir outputs/tables"
         " --log {log}"

@@ -25,13 +25,14 @@ rule pretrain:
     resources:
         gpu=1,
     params:
+        params_file=PARAMS_FILE,
         training=TRAINING_PARAMS,
         pretrain={
             k: config["pretrain"][k]
             for k in ("generator", "batch_size", "n_iterations")
         },
     shell:
-        "python -m pipeline.stages.pretrain --params params.yaml"
+        "python -m pipeline.stages.pretrain --params {params.params_file}"
         " --discriminator {wildcards.run} --tensor {input.tensor}"
         " --out-dir outputs/pretrain/{wildcards.run} --snapshot-dir snapshots/pretrain/{wildcards.run}"
         " --log {log}"
@@ -53,6 +54,7 @@ rule train:
     resources:
         gpu=1,
     params:
+        params_file=PARAMS_FILE,
         args=lambda w: EXPERIMENTS[w.experiment]["args"],
         training=TRAINING_PARAMS,
         estimator=config["model"]["estimator"],
@@ -60,7 +62,7 @@ rule train:
         batch_size=config["train"]["batch_size"],
         length=lambda w: config["train"][EXPERIMENTS[w.experiment]["length"]],
     shell:
-        "python -m pipeline.stages.train --params params.yaml"
+        "python -m pipeline.stages.train --params {params.params_file}"
         " --experiment {wildcards.experiment} --tensor {input.tensor} {params.args}"
         " --out-dir outputs/train/{wildcards.experiment} --snapshot-dir snapshots/train/{wildcards.experiment}"
         " --log {log}"
