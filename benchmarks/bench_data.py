@@ -1,7 +1,7 @@
 """Benchmark of the data stages: filter + build_tensor against a naive single-process baseline.
 
-Over the LPD-cleansed files of ``../shared/data/lpd/lpd_cleansed`` (no tag filter), prints songs per
-second of
+Over the LPD-cleansed files of ``../shared/data/lpd_alternative/lpd_cleansed`` (the default run's
+source: 2,076 files; no tag filter), prints songs per second of
 
 * the baseline: per song ``pypianoroll.load``, merge into the eight BinaryMuseGAN tracks, binarize,
   crop to the 84 pitches (one process, no output written), and
@@ -10,7 +10,12 @@ second of
 each measured in a fresh subprocess, plus the peak resident memory (main process and largest
 worker) for a small and the full song count, to show memory does not grow with the song count.
 
-    python benchmarks/bench_data.py [--lpd-root ../shared/data/lpd/lpd_cleansed] [--small 100]
+``--tree`` also times the pipeline on a tree as large as the whole LPD-cleansed release: one
+entry per line of ``cleansed_ids.txt`` (21,425 files, 13,215 distinct md5s), each a link to one of
+the bundled files (chosen by md5), with the tag rule off.
+
+    python benchmarks/bench_data.py [--lpd-root ../shared/data/lpd_alternative/lpd_cleansed]
+                                    [--small 100] [--tree]
 """
 
 from __future__ import annotations
@@ -56,19 +61,44 @@ def _baseline(root: Path, n: int | None) -> dict:
     return {"songs": len(files), "seconds": seconds}
 
 
-def _pipeline(root: Path, n: int | None) -> dict:
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+
+
+def link_subset(root: Path, n: int | None, tree: Path) -> int:
+    """A tree of links to the first ``n`` files of ``root``, so the filter sees exactly those."""
+    files = _files(root, n)
+    for path in files:
+        _link(tree / path.relative_to(root), path)
+    return len(files)
+
+
+def link_release(tree: Path) -> int:
+    """A tree shaped like the whole LPD-cleansed release: every (md5, MSD id) of
+    ``cleansed_ids.txt`` at its official path, linked to a bundled file chosen by the md5."""
+    from pipeline.data.labels import read_cleansed_ids
+
+    roots = [DATA / "lpd_alternative" / "lpd_cleansed", DATA / "lpd" / "lpd_cleansed"]
+    bundled = {p.stem: p for r in roots for p in _files(r, None)}
+    targets = [bundled[k] for k in sorted(bundled)]
+    pairs = read_cleansed_ids(DATA / "lpd" / "cleansed_ids.txt")
+    for md5, msd_ids in sorted(pairs.items()):
+        target = bundled.get(md5) or targets[int(md5, 16) % len(targets)]
+        for msd in msd_ids:
+            _link(tree / msd[2] / msd[3] / msd[4] / msd / f"{md5}.npz", target)
+    return sum(len(ids) for ids in pairs.values())
+
+
+def _pipeline(root: Path, n: int | None, release: bool = False) -> dict:
     from pipeline.config import load_params
     from pipeline.stages import build_tensor, filter
 
     params = load_params(REPO / "params.yaml")
     cfg_filter = dataclasses.replace(params.filter, tag=None, source="lpd", workers=0)
-    files = _files(root, n)
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "lpd"
-        for path in files:  # a tree of links, so that the filter sees exactly n songs
-            link = tree / path.relative_to(root)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(path)
+        n_files = link_release(tree) if release else link_subset(root, n, tree)
         out = Path(tmp) / "out"
         start = time.perf_counter()
         kept = filter.run(
@@ -90,7 +120,7 @@ def _pipeline(root: Path, n: int | None) -> dict:
         )
         seconds = time.perf_counter() - start
     return {
-        "songs": len(files),
+        "songs": n_files,
         "unique_songs": kept.n_kept,
         "songs_used": built.n_songs,
         "phrases": built.n_phrases,
@@ -108,7 +138,10 @@ def _measure(kind: str, root: Path, n: int | None) -> dict:
 
 
 def _one(kind: str, root: Path, n: int | None) -> None:
-    result = _baseline(root, n) if kind == "baseline" else _pipeline(root, n)
+    if kind == "baseline":
+        result = _baseline(root, n)
+    else:
+        result = _pipeline(root, n, release=kind == "release")
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result.update(peak_rss_main_mb=self_kb / 1024, peak_rss_worker_mb=child_kb / 1024)
@@ -117,9 +150,12 @@ def _one(kind: str, root: Path, n: int | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lpd-root", type=Path, default=DATA / "lpd" / "lpd_cleansed")
+    parser.add_argument("--lpd-root", type=Path, default=DATA / "lpd_alternative" / "lpd_cleansed")
     parser.add_argument("--small", type=int, default=100)
-    parser.add_argument("--one", choices=["baseline", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--tree", action="store_true", help="also the release-sized link tree")
+    parser.add_argument(
+        "--one", choices=["baseline", "pipeline", "release"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -144,9 +180,19 @@ def main() -> None:
         f"({full['unique_songs'] / full['seconds']:.1f} unique songs/s); "
         f"speed-up {rate_full / rate_base:.2f}x"
     )
-    for r in (small, full):
+    runs = [small, full]
+    if args.tree:
+        tree = _measure("release", root, None)
+        runs.append(tree)
         print(
-            f"peak RSS with {r['songs']:4d} songs: main {r['peak_rss_main_mb']:.0f} MB, "
+            f"release-sized tree (filter + build_tensor, all cores): {tree['songs']} files "
+            f"({tree['unique_songs']} unique md5, {tree['songs_used']} used, {tree['phrases']} "
+            f"phrases) in {tree['seconds']:.2f} s = {tree['unique_songs'] / tree['seconds']:.1f} "
+            f"unique songs/s"
+        )
+    for r in runs:
+        print(
+            f"peak RSS with {r['songs']:5d} files: main {r['peak_rss_main_mb']:.0f} MB, "
             f"largest worker {r['peak_rss_worker_mb']:.0f} MB"
         )
 

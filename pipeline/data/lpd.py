@@ -66,7 +66,9 @@ class NpzReader:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self._zip = zipfile.ZipFile(path)
+        # One read of the whole file (LPD files are small) instead of a seek and several reads
+        # per member: with dozens of members, the system calls dominated reading.
+        self._zip = zipfile.ZipFile(io.BytesIO(Path(path).read_bytes()))
         self.files = [n[: -len(".npy")] if n.endswith(".npy") else n for n in self._zip.namelist()]
 
     def __enter__(self) -> NpzReader:

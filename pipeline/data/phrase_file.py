@@ -21,6 +21,7 @@ level 4 of earlier versions it stores 2.5x less, encodes about 7x and decodes ab
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -70,11 +71,25 @@ def encode_phrases(phrases: np.ndarray) -> list[bytes]:
     raw chunks are read back, so the bytes are HDF5's own whatever the filter.
     """
     phrases = np.ascontiguousarray(phrases, dtype=bool)
-    with h5py.File("encode", "w", driver="core", backing_store=False) as f:
-        data = f.create_dataset(
-            PHRASES, data=phrases, chunks=(1, *phrases.shape[1:]), **COMPRESSION
-        )
-        return [data.id.read_direct_chunk((i, 0, 0, 0, 0))[1] for i in range(len(phrases))]
+    data = _encoder(tuple(int(d) for d in phrases.shape[1:]))
+    data.resize(len(phrases), axis=0)
+    data[:] = phrases
+    return [data.id.read_direct_chunk((i, 0, 0, 0, 0))[1] for i in range(len(phrases))]
+
+
+@functools.cache
+def _encoder(shape: tuple[int, ...]) -> h5py.Dataset:
+    """This process's in-memory dataset for ``encode_phrases`` (made once: creating one per song
+    cost a third of the encoding time). Rewritten chunks reuse their space; the file stays small."""
+    f = h5py.File(f"encoder-{shape}", "w", driver="core", backing_store=False)
+    return f.create_dataset(
+        PHRASES,
+        shape=(0, *shape),
+        maxshape=(None, *shape),
+        dtype=bool,
+        chunks=(1, *shape),
+        **COMPRESSION,
+    )
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,24 @@ def densify_windows(
     """bool (len(starts), n_bars, 96, n_pitches, n_tracks): the windows at ``starts``."""
     span = n_bars * STEPS_PER_BAR
     out = np.zeros((len(starts), span, n_pitches, n_tracks), dtype=bool)
-    for i, start in enumerate(starts):
-        t0 = start * STEPS_PER_BAR
-        inside = (cells.times >= t0) & (cells.times < t0 + span)
-        out[i, cells.times[inside] - t0, cells.pitches[inside], cells.tracks[inside]] = True
+    if _disjoint(starts, n_bars):
+        # One pass over the cells: each bar belongs to at most one window.
+        window_of_bar = np.full(cells.length // STEPS_PER_BAR + 1, -1, dtype=np.int64)
+        for i, start in enumerate(starts):
+            window_of_bar[start : start + n_bars] = i
+        window = window_of_bar[np.minimum(cells.times // STEPS_PER_BAR, len(window_of_bar) - 1)]
+        inside = window >= 0
+        w = window[inside]
+        offset = cells.times[inside] - np.asarray(starts, dtype=np.int64)[w] * STEPS_PER_BAR
+        out[w, offset, cells.pitches[inside], cells.tracks[inside]] = True
+    else:  # overlapping windows (allow_overlap): a cell may fall in several
+        for i, start in enumerate(starts):
+            t0 = start * STEPS_PER_BAR
+            inside = (cells.times >= t0) & (cells.times < t0 + span)
+            out[i, cells.times[inside] - t0, cells.pitches[inside], cells.tracks[inside]] = True
     return out.reshape(len(starts), n_bars, STEPS_PER_BAR, n_pitches, n_tracks)
+
+
+def _disjoint(starts: list[int], n_bars: int) -> bool:
+    ordered = sorted(starts)
+    return all(b - a >= n_bars for a, b in zip(ordered, ordered[1:], strict=False))
