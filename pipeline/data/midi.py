@@ -32,6 +32,11 @@ downbeat equal LPD's ``.npz`` velocity for velocity (``tests/data/test_midi_lpd.
 Two cases the old converter cannot handle and no LPD file therefore contains: a drum onset past the
 last step (it would raise IndexError) is dropped here; fewer than two beats raise ValueError.
 
+Not reproduced: the old code looked a pitched note's velocity up by its index among all of the
+instrument's notes, not the kept ones; they differ only after a note dropped for ending at or
+before the first beat, impossible with the first beat at time 0 (pretty_midi yields no note
+ending at time 0), so never on a file the filter keeps. We use each note's own velocity.
+
 ``time_signature_problem`` applies LPD-cleansed's rule: one 4/4 time signature at time 0 (so the
 first beat is at time 0); identical 4/4 events at time 0 (one per track, as some files carry)
 count as one, as LPD-cleansed kept such files.
