@@ -13,7 +13,9 @@ Sources (``filter.source``):
     A folder of MIDI files. Rules: the MSD tag rule (a file can only carry a tag when its content
     md5 is listed in ``cleansed_ids.txt``; any other file is removed by a non-null tag rule, and the
     report counts them apart); one row per content md5; readable by pretty_midi; LPD-cleansed's
-    time-signature rules (exactly one event, 4/4, at time 0); at least ``min_bars`` bars.
+    time-signature rule (one 4/4 signature, at time 0; identical repeats of it count as one); at
+    least ``min_bars`` bars. Rows come in the LPD source's order (smallest MSD id first; files
+    without a known MSD id last, by path), so the same songs give the same tensor from either.
 
 Outputs: the manifest CSV (one row per kept song; paths relative to the source root) and a JSON
 report (count removed by each rule, each unreadable file with its error).
@@ -169,7 +171,12 @@ def _midi_candidates(
                 msds = [m for m in msds if m in tag_ids]
             seen[md5] = Candidate(rel, md5, tuple(msds))
     tally.rule("duplicate_md5", len(tagged) - len(seen))
-    return list(seen.values()), len(files)
+    return sorted(seen.values(), key=_lpd_order), len(files)
+
+
+def _lpd_order(cand: Candidate) -> tuple[bool, str, str]:
+    """Songs with an MSD id first, by smallest id (the LPD source's order), then by path."""
+    return (not cand.msd_ids, min(cand.msd_ids, default=""), cand.path)
 
 
 def _probe_all(

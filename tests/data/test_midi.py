@@ -1,17 +1,15 @@
-"""The MIDI input path: LPD-cleansed time-signature rules and the 2018 converter's conventions."""
+"""The MIDI input path: LPD-cleansed time-signature rules, LPD's converter on hand-built notes."""
 
 from __future__ import annotations
 
 import csv
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pretty_midi
-import pypianoroll
 import pytest
 
 from pipeline.data import midi
@@ -126,6 +124,43 @@ def test_truncated_and_duplicate_and_empty_midi(params, data_paths, tmp_path):
         midi.midi_to_song(midi.read_midi(folder / "silent44.mid"))
 
 
+def _with_signatures(*events: tuple[int, int, float]) -> pretty_midi.PrettyMIDI:
+    pm = pretty_midi.PrettyMIDI()
+    for numerator, denominator, time in events:
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, time))
+    return pm
+
+
+def test_time_signature_rule_accepts_repeated_44_at_zero_only():
+    problem = midi.time_signature_problem
+    assert problem(_with_signatures(*[(4, 4, 0.0)] * 8)) is None  # one event per track
+    assert problem(_with_signatures((4, 4, 0.0))) is None
+    assert problem(_with_signatures((4, 4, 0.0), (1, 4, 0.0))) == "several_time_signatures"
+    assert problem(_with_signatures((4, 4, 0.0), (4, 4, 10.0))) == "several_time_signatures"
+    assert problem(_with_signatures((4, 4, 0.0), (3, 4, 10.0))) == "several_time_signatures"
+    assert problem(_with_signatures((4, 4, 0.5), (4, 4, 0.5))) == "first_beat_not_at_zero"
+    assert problem(_with_signatures((3, 4, 0.0), (3, 4, 0.0))) == "not_4_4"
+    assert problem(_with_signatures()) == "no_time_signature"
+
+
+def test_data_byte_out_of_range_is_reported_and_skipped(params, data_paths, tmp_path):
+    folder = tmp_path / "mid"
+    folder.mkdir()
+    shutil.copy(data_paths.midi_dir / "Aicha.mid", folder / "Aicha.mid")
+    pm = _pm([(60, 0.0, 0.5)])
+    pm.write(str(folder / "bad.mid"))
+    data = bytearray((folder / "bad.mid").read_bytes())
+    velocity_at = data.index(bytes([0x90, 60])) + 2  # the first note-on's velocity byte
+    data[velocity_at] = 200
+    (folder / "bad.mid").write_bytes(bytes(data))
+    result = run_filter(
+        filter_cfg(params, source="midi", tag=None), data_paths, tmp_path, midi_dir=folder
+    )
+    (bad,) = json.loads((tmp_path / "filter.json").read_text())["unreadable"]
+    assert bad["path"] == "bad.mid" and bad["error"].startswith("OSError: data byte")
+    assert result.n_kept == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Converter conventions on hand-built files (120 bpm: one beat = 0.5 s = 24 steps)
 # ---------------------------------------------------------------------------------------------
@@ -158,18 +193,72 @@ def test_drums_are_single_step_onsets(tmp_path):
 
 
 def test_repeated_pitch_gets_a_one_step_gap(tmp_path):
+    # Ends are inclusive: the first note covers 0..24, the second 24..48; the second clears
+    # step 23, the step before its start, and overwrites step 24 (a one-step gap at 23).
     roll = _roll(_pm([(60, 0.0, 0.5), (60, 0.5, 1.0)]), tmp_path)
-    assert list(np.flatnonzero(roll[:, 60])) == list(range(23)) + list(range(24, 48))
+    assert list(np.flatnonzero(roll[:, 60])) == list(range(23)) + list(range(24, 49))
 
 
-def test_start_rounds_and_end_truncates(tmp_path):
-    # start at 11.6 steps -> 12 (rounded); end at 35.7 steps -> 35 (truncated): steps 12..34.
+def test_start_and_end_truncate_and_the_end_step_is_covered(tmp_path):
+    # start at 11.6 steps -> 11 (truncated, not rounded to 12); end at 35.7 -> 35, inclusive.
     step = 0.5 / 24
     roll = _roll(_pm([(64, 11.6 * step, 35.7 * step)]), tmp_path)
-    assert list(np.flatnonzero(roll[:, 64])) == list(range(12, 35))
+    assert list(np.flatnonzero(roll[:, 64])) == list(range(11, 36))
     # start at 11.4 steps -> 11; end at 35.2 -> 35.
     roll = _roll(_pm([(64, 11.4 * step, 35.2 * step)]), tmp_path)
-    assert list(np.flatnonzero(roll[:, 64])) == list(range(11, 35))
+    assert list(np.flatnonzero(roll[:, 64])) == list(range(11, 36))
+
+
+def test_zero_length_note_covers_one_step():
+    step = 0.5 / 24
+    pm = _pm([])
+    pm.instruments[0].notes.append(pretty_midi.Note(90, 70, 30.5 * step, 30.5 * step))
+    roll = midi.convert(pm).dense_track(0)
+    assert list(np.flatnonzero(roll[:, 70])) == [30]
+
+
+def test_note_stops_before_a_note_already_written_after_it():
+    # In memory (a file read by pretty_midi lists notes by note-off, so this order cannot arise
+    # within one track): a note at steps 30..40 comes first, then an earlier one.
+    step = 0.5 / 24
+    pm = _pm([(62, 30.5 * step, 40.5 * step), (62, 10.5 * step, 28.5 * step)])
+    roll = midi.convert(pm).dense_track(0)
+    # end 28: step 29 after it is free, so the note keeps 10..28 (checking two steps ahead
+    # would have stopped it at 27)
+    assert list(np.flatnonzero(roll[:, 62])) == list(range(10, 29)) + list(range(30, 41))
+    pm = _pm([(62, 30.5 * step, 40.5 * step), (62, 10.5 * step, 29.5 * step)])
+    roll = midi.convert(pm).dense_track(0)
+    # end 29: step 30 after it is on, so the note stops at 28
+    assert list(np.flatnonzero(roll[:, 62])) == list(range(10, 29)) + list(range(30, 41))
+
+
+def test_velocities_max_on_overlap_and_velocity_zero_skipped():
+    step = 0.5 / 24
+    pm = _pm([])
+    notes = pm.instruments[0].notes
+    notes.append(pretty_midi.Note(40, 65, 0.0, 20.5 * step))  # steps 0..20
+    notes.append(pretty_midi.Note(100, 65, 10.5 * step, 15.5 * step))  # 10..15
+    notes.append(pretty_midi.Note(20, 65, 12.5 * step, 30.5 * step))  # 12..30
+    notes.append(pretty_midi.Note(0, 66, 0.0, 20.5 * step))  # velocity 0: no cells
+    roll = midi.convert(pm).dense_track(0)
+    # second note: clears step 9 (gap) and stops at 14 (step 16 after its end is on);
+    # third: clears step 11, keeps the larger velocity where cells are on.
+    expected = [40] * 9 + [0, 100, 0] + [100] * 3 + [40] * 6 + [20] * 10
+    assert roll[:31, 65].tolist() == expected
+    assert not roll[31:, 65].any() and not roll[:, 66].any()
+
+
+def test_notes_ending_at_the_first_beat_are_dropped():
+    pm = _pm([])
+    pm.time_signature_changes[0].time = 1.0  # first beat at 1 s (LPD-cleansed rejects this)
+    notes = pm.instruments[0].notes
+    notes.append(pretty_midi.Note(90, 50, 0.2, 1.0))  # ends on the first beat: dropped
+    notes.append(pretty_midi.Note(90, 51, 1.0, 1.0 + 12.5 / 48))  # on the first beat: kept
+    converted = midi.convert(pm)
+    roll = converted.dense_track(0)
+    assert not roll[:, 50].any()
+    assert list(np.flatnonzero(roll[:, 51])) == list(range(13))
+    assert converted.length == 24 * len(pm.get_beats(1.0))
 
 
 def test_song_length_is_24_steps_per_beat(tmp_path):
@@ -177,19 +266,6 @@ def test_song_length_is_24_steps_per_beat(tmp_path):
     _pm([(60, 0.0, 0.5)], beats=10).write(str(path))
     pm = midi.read_midi(path)
     assert midi.midi_to_song(pm).length == 24 * len(pm.get_beats()) == 240
-
-
-def test_converter_agrees_with_pypianoroll_on_real_44_files(data_paths):
-    """pypianoroll 1.0.4's read shares the 2018 converter's rules; on real files they agree."""
-    for rel in sorted(_expected_kept(data_paths))[:6]:
-        path = data_paths.midi_dir / rel
-        song = midi.midi_to_song(midi.read_midi(path))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ref = pypianoroll.read(path)
-        assert len(song.tracks) == len(ref.tracks)
-        for k, track in enumerate(ref.tracks):
-            assert np.array_equal(song.dense_track(k), track.pianoroll > 0), (rel, k)
 
 
 def test_build_from_midi_matches_an_independent_merge(params, data_paths, midi_run, tmp_path):
@@ -213,13 +289,14 @@ def test_build_from_midi_matches_an_independent_merge(params, data_paths, midi_r
 
 
 def _oracle_midi(path: Path) -> np.ndarray:
-    """pypianoroll.read, OR by GM family into the eight tracks, binarized: (T, 128, 8)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = pypianoroll.read(path)
-    merged = np.zeros((ref.tracks[0].pianoroll.shape[0], 128, 8), dtype=bool)
-    for track in ref.tracks:
-        k = 0 if track.is_drum else BMUSEGAN8_FAMILIES.get(track.program // 8)
-        if k is not None:
-            merged[:, :, k] |= track.pianoroll > 0
+    """The converter's tracks (checked against LPD in test_midi_lpd), OR by GM family: (T, 128, 8).
+
+    The merge is the test's own, so this checks build_tensor's merging and cutting of MIDI songs.
+    """
+    converted = midi.convert(midi.read_midi(path))
+    merged = np.zeros((converted.length, 128, 8), dtype=bool)
+    for k, track in enumerate(converted.tracks):
+        family = 0 if track.is_drum else BMUSEGAN8_FAMILIES.get(track.program // 8)
+        if family is not None:
+            merged[:, :, family] |= converted.dense_track(k) > 0
     return merged
