@@ -86,6 +86,24 @@ def write_params(root: Path, update: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def output_files(root: Path) -> dict[str, bytes]:
+    """The bytes of every file the DAG declares as an output (folders expanded), by path.
+
+    Only declared outputs: a training also leaves an undeclared, machine-dependent
+    ``timing.json`` (wall time) beside them, which neither tool tracks nor shares. Snakemake's
+    ``.snakemake_timestamp`` marker in folder outputs is not content either (.dvcignore).
+    """
+    files = {}
+    for job in dvc_jobs(root).values():
+        for out in sorted(job.outs):
+            path = root / out
+            assert path.exists(), f"{job.name}: output {out} is missing in {root}"
+            found = [path] if path.is_file() else sorted(path.rglob("*"))
+            found = [f for f in found if f.is_file() and f.name != ".snakemake_timestamp"]
+            files.update({f.relative_to(root).as_posix(): f.read_bytes() for f in found})
+    return files
+
+
 def _norm(cmd: str) -> str:
     return " ".join(cmd.split())
 
