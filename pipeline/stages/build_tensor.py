@@ -11,7 +11,6 @@ number of workers. Same params and inputs give a byte-identical file.
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 from pipeline.config import BuildTensor, as_dict
 from pipeline.data import lpd, midi
 from pipeline.data.labels import DataError
+from pipeline.data.manifest import OutsideRootError, read_manifest, source_path
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.phrase_file import EncodedBatch, encode_phrases, write_phrase_file
 from pipeline.data.phrases import (
@@ -38,8 +38,6 @@ from pipeline.io import write_json
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
-
-REQUIRED_COLUMNS = ("msd_id", "md5", "source", "path")
 
 
 @dataclass(frozen=True)
@@ -70,26 +68,10 @@ class BuildResult:
     n_skipped: int
 
 
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    """Rows of the filter's manifest; a missing file or column is a clear error."""
-    if not Path(path).is_file():
-        raise DataError(f"{path}: manifest not found (run stage filter first)")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: manifest lacks column(s) {missing}")
-        rows = list(reader)
-    for number, row in enumerate(rows, 2):
-        if row["source"] not in ("lpd", "midi"):
-            raise DataError(f"{path}:{number}: unknown source {row['source']!r}")
-    return rows
-
-
 def load_song(task: SongTask) -> Song:
     """Read one song, decompressing only the tracks and pitches the track set keeps."""
     cfg = task.cfg
-    full = Path(task.root) / task.path
+    full = source_path(task.root, task.path)
     if task.source == "midi":
         return midi.midi_to_song(midi.read_midi(full))
     track_set = get_track_set(cfg.track_set)
@@ -105,6 +87,8 @@ def song_phrases(task: SongTask) -> SongPhrases:
     cfg = task.cfg
     try:
         song = load_song(task)
+    except OutsideRootError as error:
+        return SongPhrases(task, [], None, "outside_root", str(error))
     except Exception as error:  # noqa: BLE001 - reported, never fatal
         text = f"{type(error).__name__}: {error}".replace(task.root, "<root>")
         return SongPhrases(task, [], None, "unreadable", text)
