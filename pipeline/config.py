@@ -341,11 +341,23 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the params file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     return params_from_dict(data, str(path))
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: where (1-based line and column) and what."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def as_dict(params: Any) -> dict[str, Any]:

@@ -114,7 +114,18 @@ def non_mapping(base: dict, rng: random.Random) -> Mutation:
     if rng.random() < 0.3:  # a section that is not a mapping
         section = rng.choice(list(base))
         return _set(base, (section,), rng.choice(["x", 3, [1], None]), "non-mapping", True)
+    if rng.random() < 0.15:  # binary garbage, kept as text through surrogateescape
+        noise = bytes(rng.randrange(256) for _ in range(300))
+        return Mutation("binary file", None, noise.decode("utf-8", "surrogateescape"), True)
+    if rng.random() < 0.1:
+        return Mutation("deep nesting", None, "[" * 5000 + "]" * 5000, True)
     return Mutation("non-mapping file", None, rng.choice(NON_MAPPINGS), True)
+
+
+def write(path: Path, mutation: Mutation) -> Path:
+    """The mutation's file (bytes that are not UTF-8 written as they are)."""
+    path.write_bytes(mutation.text.encode("utf-8", "surrogateescape"))
+    return path
 
 
 def syntax_error(text: str, rng: random.Random) -> Mutation:

@@ -6,8 +6,9 @@ import yaml
 
 from pipeline.config import params_from_dict
 
-# The same validation as every stage's main(): a bad params.yaml fails before any job starts.
-PARAMS = params_from_dict(config, "params.yaml")
+# The same validation as every stage's main(), of the config as Snakemake holds it (with any
+# --config overrides): a bad value fails before any job starts (exit_on_config_error: validate.smk).
+PARAMS = exit_on_config_error(lambda: params_from_dict(config, "params.yaml"))
 
 # The experiment, sample and evaluation sets are defined once, in dvc.yaml's vars, and read here,
 # so the two orchestrators cannot drift apart.
