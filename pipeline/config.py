@@ -69,10 +69,14 @@ class Filter:
     source: Literal["lpd", "midi"]
     tag: str | None  # Last.fm tag; null keeps every song
     min_bars: int
+    max_song_steps: int  # longer songs are removed unread (rule too_long; pipeline.data.limits)
+    max_midi_bytes: int  # larger MIDI files are removed unparsed (rule too_large)
     workers: int  # processes that read files; 0 = all cores
 
     def __post_init__(self) -> None:
         _check(self.min_bars >= 1, "filter.min_bars", f"must be >= 1, got {self.min_bars}")
+        _check(self.max_song_steps >= 1, "filter.max_song_steps", "must be >= 1")
+        _check(self.max_midi_bytes >= 1, "filter.max_midi_bytes", "must be >= 1")
         _check(self.workers >= 0, "filter.workers", f"must be >= 0, got {self.workers}")
 
 

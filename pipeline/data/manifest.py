@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from pipeline.data.labels import DataError
 
 REQUIRED_COLUMNS = ("msd_id", "md5", "source", "path")
+NON_EMPTY = ("md5", "source", "path")  # msd_id is empty for a MIDI file without an MSD id
 SOURCES = ("lpd", "midi")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -48,9 +49,12 @@ def row_problem(row: dict[str, str | None]) -> str | None:
     """Why a manifest row cannot be used (a cut-off line, a bad field); None if it can."""
     if None in row:  # DictReader files surplus fields under the key None
         return "more fields than columns"
-    empty = [c for c in REQUIRED_COLUMNS if not row.get(c)]
+    short = [c for c in REQUIRED_COLUMNS if row.get(c) is None]
+    if short:
+        return f"fields {short} missing (truncated line?)"
+    empty = [c for c in NON_EMPTY if not row[c]]
     if empty:
-        return f"empty field(s) {empty} (truncated line?)"
+        return f"empty field(s) {empty}"
     if row["source"] not in SOURCES:
         return f"unknown source {row['source']!r}"
     if not _MD5.match(str(row["md5"])):

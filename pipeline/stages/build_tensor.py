@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import BuildTensor, as_dict
-from pipeline.data import lpd, midi
+from pipeline.config import BuildTensor, Filter, as_dict
+from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError
 from pipeline.data.manifest import OutsideRootError, read_manifest, source_path
 from pipeline.data.parallel import n_workers, ordered_map
@@ -48,6 +48,7 @@ class SongTask:
     md5: str
     path: str
     cfg: BuildTensor
+    bounds: Filter | None = None  # filter.max_song_steps / max_midi_bytes, checked again here
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,17 @@ def load_song(task: SongTask) -> Song:
     """Read one song, decompressing only the tracks and pitches the track set keeps."""
     cfg = task.cfg
     full = source_path(task.root, task.path)
+    bounds = task.bounds
     if task.source == "midi":
-        return midi.midi_to_song(midi.read_midi(full))
+        if bounds is not None:
+            limits.check_midi_size(full, bounds.max_midi_bytes)
+        pm = midi.read_midi(full)
+        if bounds is not None:
+            limits.check_midi_length(pm, bounds.max_song_steps)
+        return midi.midi_to_song(pm)
+    if bounds is not None:
+        limits.check_npz(full, bounds.max_song_steps)
+        limits.check_length(lpd.read_npz_header(full).length, bounds.max_song_steps)
     track_set = get_track_set(cfg.track_set)
     return lpd.read_npz(
         full,
@@ -89,6 +99,8 @@ def song_phrases(task: SongTask) -> SongPhrases:
         song = load_song(task)
     except OutsideRootError as error:
         return SongPhrases(task, [], None, "outside_root", str(error))
+    except limits.SongTooBig as error:
+        return SongPhrases(task, [], None, error.rule, str(error))
     except Exception as error:  # noqa: BLE001 - reported, never fatal
         text = f"{type(error).__name__}: {error}".replace(task.root, "<root>")
         return SongPhrases(task, [], None, "unreadable", text)
@@ -129,14 +141,23 @@ def _batches(results: Iterator[SongPhrases], report: dict[str, Any]) -> Iterator
 
 
 def run(
-    cfg: BuildTensor, manifest: Path, lpd_root: Path, midi_dir: Path, tensor: Path, report: Path
+    cfg: BuildTensor,
+    manifest: Path,
+    lpd_root: Path,
+    midi_dir: Path,
+    tensor: Path,
+    report: Path,
+    bounds: Filter | None = None,
 ) -> BuildResult:
-    """Write the phrase file ``tensor`` and the JSON ``report`` from the ``manifest``'s songs."""
+    """Write the phrase file ``tensor`` and the JSON ``report`` from the ``manifest``'s songs.
+
+    ``bounds`` (the filter's section) refuses songs over its size limits before they are read.
+    """
     rows = read_manifest(manifest)
     track_set = get_track_set(cfg.track_set)
     roots = {"lpd": str(lpd_root), "midi": str(midi_dir)}
     tasks = [
-        SongTask(roots[r["source"]], r["source"], r["msd_id"], r["md5"], r["path"], cfg)
+        SongTask(roots[r["source"]], r["source"], r["msd_id"], r["md5"], r["path"], cfg, bounds)
         for r in rows
     ]
     workers = n_workers(cfg.workers)
@@ -192,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
             args.midi_dir,
             args.tensor,
             args.report,
+            params.filter,
         )
 
 

@@ -278,7 +278,8 @@ def test_truncated_tensor_through_the_training_module(tmp_path, pfile, phrases):
 GOOD_ROW = "TRAAAGR128F425B14B,b97c529ab9ef783a849b896816001748,lpd,A/A/A/x/y.npz,10,960,a,b\n"
 HEADER = "msd_id,md5,source,path,n_bars,n_steps,msd_ids,tags\n"
 MANIFESTS = {
-    "cut mid-line": (HEADER + GOOD_ROW + GOOD_ROW[:30], ":3: empty field(s)"),
+    "cut mid-line": (HEADER + GOOD_ROW + GOOD_ROW[:30], ":3: fields ['source', 'path'] missing"),
+    "empty path": (HEADER + GOOD_ROW.replace("A/A/A/x/y.npz", ""), "empty field(s) ['path']"),
     "binary garbage": (None, "not a readable CSV"),
     "no header": (GOOD_ROW, "lacks column(s)"),
     "bad md5": (HEADER + GOOD_ROW.replace("b97c", "zz"), "md5 'zz"),

@@ -17,6 +17,8 @@ rule filter:
         source=config["filter"]["source"],
         tag=config["filter"]["tag"],
         min_bars=config["filter"]["min_bars"],
+        max_song_steps=config["filter"]["max_song_steps"],
+        max_midi_bytes=config["filter"]["max_midi_bytes"],
     shell:
         "python -m pipeline.stages.filter --params params.yaml"
         " --lpd-root {input.lpd_root} --cleansed-ids {input.cleansed_ids}"
@@ -38,6 +40,7 @@ rule build_tensor:
         "logs/build_tensor.log",
     params:
         values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
+        bounds=[config["filter"][k] for k in ("max_song_steps", "max_midi_bytes")],
     shell:
         "python -m pipeline.stages.build_tensor --params params.yaml"
         " --manifest {input.manifest}"
