@@ -7,6 +7,7 @@ into place, so a killed stage never leaves a half-written file that looks comple
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -30,8 +31,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as error:
+        if is_disk_full(error):  # name the output, not the temporary file (HDF5 names neither)
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def is_disk_full(error: OSError) -> bool:
+    """ENOSPC or EDQUOT, as the OS reports it or as HDF5 words it."""
+    return error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(error)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.config import ConfigError, Params, load_params
+from pipeline.io import is_disk_full
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -53,4 +54,14 @@ def exit_on(*errors: type[Exception]) -> Iterator[None]:
         yield
     except errors as error:
         logging.getLogger("pipeline").error("%s", error)
+        raise SystemExit(2) from None
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        # the output was being written to a temporary file (pipeline.io.atomic_path), which is
+        # gone now; the previous output, if any, is untouched
+        where = f"{error.filename}: " if error.filename else ""
+        logging.getLogger("pipeline").error(
+            "%sno space left on device; the output was not written", where
+        )
         raise SystemExit(2) from None

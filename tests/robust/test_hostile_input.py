@@ -38,10 +38,10 @@ def _lpd_path(root: Path, msd: str, md5: str) -> Path:
     return root / msd[2] / msd[3] / msd[4] / msd / f"{md5}.npz"
 
 
-def _params(tmp: Path, source: str) -> Path:
+def _params(tmp: Path, source: str, phrases_per_song: int = 1) -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["filter"].update(source=source, tag=None, workers=1)
-    params["build_tensor"].update(workers=1, phrases_per_song=1)
+    params["build_tensor"].update(workers=1, phrases_per_song=phrases_per_song)
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
