@@ -184,6 +184,7 @@ def harness(
                     run(command(tool, stage, out), root)
                 if only is None or stage in only:
                     tallies.append(tally)
+                    print(row(tally), flush=True)  # progress: the table row by row
         return tallies
 
 
@@ -193,12 +194,14 @@ def table(tallies: list[Tally]) -> str:
         "partial outputs left |",
         "|---|---|---|---|---|---|---|",
     ]
-    for t in tallies:
-        lines.append(
-            f"| {t.tool} | {t.stage} | {t.kills} | {t.during_write} | {t.recovered} | {t.equal} | "
-            f"{len(t.bad_leftovers)} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(lines + [row(t) for t in tallies])
+
+
+def row(t: Tally) -> str:
+    return (
+        f"| {t.tool} | {t.stage} | {t.kills} | {t.during_write} | {t.recovered} | {t.equal} | "
+        f"{len(t.bad_leftovers)} |"
+    )
 
 
 def main() -> None:
