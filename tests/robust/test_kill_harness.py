@@ -20,6 +20,6 @@ def test_killed_build_tensor_reruns_to_the_same_bytes():
     print(table(tallies))
     assert [t.tool for t in tallies] == ["dvc", "snakemake"]
     for t in tallies:
-        assert t.kills >= 2, table(tallies)  # a kill can miss when the stage ends first
+        assert t.kills == 3, table(tallies)  # missed kills (the stage ended first) are retried
         assert t.recovered == t.kills and t.equal == t.kills, table(tallies)
         assert t.bad_leftovers == [], t.bad_leftovers
