@@ -3,6 +3,9 @@
 # After a Snakemake run, `dvc commit -f` records it for DVC (DESIGN.md convention 6).
 
 
+include: "workflow/rules/validate.smk"
+
+
 configfile: "params.yaml"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -70,10 +71,14 @@ class Filter:
     source: Literal["lpd", "midi"]
     tag: str | None  # Last.fm tag; null keeps every song
     min_bars: int
+    max_song_steps: int  # longer songs are removed unread (rule too_long; pipeline.data.limits)
+    max_midi_bytes: int  # larger MIDI files are removed unparsed (rule too_large)
     workers: int  # processes that read files; 0 = all cores
 
     def __post_init__(self) -> None:
         _check(self.min_bars >= 1, "filter.min_bars", f"must be >= 1, got {self.min_bars}")
+        _check(self.max_song_steps >= 1, "filter.max_song_steps", "must be >= 1")
+        _check(self.max_midi_bytes >= 1, "filter.max_midi_bytes", "must be >= 1")
         _check(self.workers >= 0, "filter.workers", f"must be >= 0, got {self.workers}")
 
 
@@ -95,6 +100,7 @@ class BuildTensor:
     def __post_init__(self) -> None:
         _check(self.phrases_per_song >= 1, "build_tensor.phrases_per_song", "must be >= 1")
         _check(self.n_bars >= 1, "build_tensor.n_bars", "must be >= 1")
+        _check(self.n_pitches >= 1, "build_tensor.n_pitches", "must be >= 1")
         _check(
             0 <= self.lowest_pitch and self.lowest_pitch + self.n_pitches <= 128,
             "build_tensor.lowest_pitch/n_pitches",
@@ -138,7 +144,15 @@ class Optim:
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", "must be > 0")
+        _check(0 <= self.beta1 < 1, "optim.beta1", "must be in [0, 1)")
+        _check(0 <= self.beta2 < 1, "optim.beta2", "must be in [0, 1)")
+        _check(self.eps > 0, "optim.eps", "must be > 0")
+        _check(self.gp_lambda >= 0, "optim.gp_lambda", "must be >= 0")
+        _check(self.slope_rate > 0, "optim.slope_rate", "must be > 0")
         _check(self.n_critic >= 1, "optim.n_critic", "must be >= 1")
+        _check(self.n_critic_burst >= 1, "optim.n_critic_burst", "must be >= 1")
+        _check(self.burst_first_iterations >= 0, "optim.burst_first_iterations", "must be >= 0")
+        _check(self.burst_every >= 1, "optim.burst_every", "must be >= 1")
         _check(self.monitor_every >= 1, "optim.monitor_every", "must be >= 1")
         _check(self.snapshot_every >= 1, "optim.snapshot_every", "must be >= 1")
 
@@ -205,8 +219,8 @@ class MetricMode:
     chroma: Literal["band8", "pitch_class"]
     drum_semantics: Literal["onset", "xor"]
 
-    def __post_init__(self) -> None:
-        key = "metrics.<mode>"
+    def check(self, key: str) -> None:
+        """Range checks, run by ``Metrics`` so the message names the mode's key."""
         _check(self.qualified_min_steps >= 1, f"{key}.qualified_min_steps", "must be >= 1")
         _check(self.polyphonic_min_pitches >= 1, f"{key}.polyphonic_min_pitches", "must be >= 1")
 
@@ -228,6 +242,8 @@ class Metrics:
     def __post_init__(self) -> None:
         for mode in self.modes:
             _check(mode in ("paper", "musical"), "metrics.modes", f"unknown mode {mode!r}")
+        self.paper.check("metrics.paper")
+        self.musical.check("metrics.musical")
         _check(len(self.tonal_pair) == 2, "metrics.tonal_pair", "needs exactly two tracks")
         _check(len(self.tonal_radii) == 3, "metrics.tonal_radii", "needs exactly three radii")
         _check(len(self.scale_mask) == 12, "metrics.scale_mask", "needs exactly 12 entries")
@@ -292,6 +308,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         _check(ok, key, f"must be a number, got {value!r}")
+        _check(math.isfinite(value), key, f"must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         _check(isinstance(value, str), key, f"must be a string, got {value!r}")
@@ -304,7 +321,8 @@ def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     dotted = f"{prefix}." if prefix else ""
-    unknown = sorted(set(data) - set(fields))
+    # keys sorted as text: YAML keys need not be strings (``1: x``), and ints and strs do not sort
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     _check(not unknown, f"{dotted}{unknown[0] if unknown else ''}", "unknown key")
     missing = sorted(set(fields) - set(data))
     _check(not missing, f"{dotted}{missing[0] if missing else ''}", "missing key")
@@ -329,11 +347,23 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the params file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     return params_from_dict(data, str(path))
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: where (1-based line and column) and what."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def as_dict(params: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ number of workers. Same params and inputs give a byte-identical file.
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -19,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import BuildTensor, as_dict
-from pipeline.data import lpd, midi
+from pipeline.config import BuildTensor, Filter, as_dict
+from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError
+from pipeline.data.manifest import OutsideRootError, read_manifest, source_path
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.phrase_file import EncodedBatch, encode_phrases, write_phrase_file
 from pipeline.data.phrases import (
@@ -39,8 +39,6 @@ from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_pars
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("msd_id", "md5", "source", "path")
-
 
 @dataclass(frozen=True)
 class SongTask:
@@ -50,6 +48,7 @@ class SongTask:
     md5: str
     path: str
     cfg: BuildTensor
+    bounds: Filter | None = None  # filter.max_song_steps / max_midi_bytes, checked again here
 
 
 @dataclass(frozen=True)
@@ -70,28 +69,21 @@ class BuildResult:
     n_skipped: int
 
 
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    """Rows of the filter's manifest; a missing file or column is a clear error."""
-    if not Path(path).is_file():
-        raise DataError(f"{path}: manifest not found (run stage filter first)")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: manifest lacks column(s) {missing}")
-        rows = list(reader)
-    for number, row in enumerate(rows, 2):
-        if row["source"] not in ("lpd", "midi"):
-            raise DataError(f"{path}:{number}: unknown source {row['source']!r}")
-    return rows
-
-
 def load_song(task: SongTask) -> Song:
     """Read one song, decompressing only the tracks and pitches the track set keeps."""
     cfg = task.cfg
-    full = Path(task.root) / task.path
+    full = source_path(task.root, task.path)
+    bounds = task.bounds
     if task.source == "midi":
-        return midi.midi_to_song(midi.read_midi(full))
+        if bounds is not None:
+            limits.check_midi_size(full, bounds.max_midi_bytes)
+        pm = midi.read_midi(full)
+        if bounds is not None:
+            limits.check_midi_length(pm, bounds.max_song_steps)
+        return midi.midi_to_song(pm)
+    if bounds is not None:
+        limits.check_npz(full, bounds.max_song_steps)
+        limits.check_length(lpd.read_npz_header(full).length, bounds.max_song_steps)
     track_set = get_track_set(cfg.track_set)
     return lpd.read_npz(
         full,
@@ -105,6 +97,10 @@ def song_phrases(task: SongTask) -> SongPhrases:
     cfg = task.cfg
     try:
         song = load_song(task)
+    except OutsideRootError as error:
+        return SongPhrases(task, [], None, "outside_root", str(error))
+    except limits.SongTooBig as error:
+        return SongPhrases(task, [], None, error.rule, str(error))
     except Exception as error:  # noqa: BLE001 - reported, never fatal
         text = f"{type(error).__name__}: {error}".replace(task.root, "<root>")
         return SongPhrases(task, [], None, "unreadable", text)
@@ -145,14 +141,23 @@ def _batches(results: Iterator[SongPhrases], report: dict[str, Any]) -> Iterator
 
 
 def run(
-    cfg: BuildTensor, manifest: Path, lpd_root: Path, midi_dir: Path, tensor: Path, report: Path
+    cfg: BuildTensor,
+    manifest: Path,
+    lpd_root: Path,
+    midi_dir: Path,
+    tensor: Path,
+    report: Path,
+    bounds: Filter | None = None,
 ) -> BuildResult:
-    """Write the phrase file ``tensor`` and the JSON ``report`` from the ``manifest``'s songs."""
+    """Write the phrase file ``tensor`` and the JSON ``report`` from the ``manifest``'s songs.
+
+    ``bounds`` (the filter's section) refuses songs over its size limits before they are read.
+    """
     rows = read_manifest(manifest)
     track_set = get_track_set(cfg.track_set)
     roots = {"lpd": str(lpd_root), "midi": str(midi_dir)}
     tasks = [
-        SongTask(roots[r["source"]], r["source"], r["msd_id"], r["md5"], r["path"], cfg)
+        SongTask(roots[r["source"]], r["source"], r["msd_id"], r["md5"], r["path"], cfg, bounds)
         for r in rows
     ]
     workers = n_workers(cfg.workers)
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
             args.midi_dir,
             args.tensor,
             args.report,
+            params.filter,
         )
 
 

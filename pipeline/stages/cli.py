@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.config import ConfigError, Params, load_params
+from pipeline.io import is_disk_full
+from pipeline.stages.lock import CheckoutBusy, claim_checkout
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -37,10 +39,16 @@ def setup_logging(log_path: str | None) -> None:
 
 
 def load_or_exit(path: str) -> Params:
-    """Load the params file, or exit with status 2 and the validation message (no traceback)."""
+    """Load the params file, or exit with status 2 and the validation message (no traceback).
+
+    Every stage calls this first, so it is also where a stage claims the checkout for the
+    orchestrator that started it (``pipeline.stages.lock``), before anything is read or written.
+    """
     try:
-        return load_params(path)
-    except ConfigError as error:
+        params = load_params(path)
+        claim_checkout()
+        return params
+    except (ConfigError, CheckoutBusy) as error:
         logging.getLogger("pipeline").error("%s", error)
         raise SystemExit(2) from None
 
@@ -53,4 +61,14 @@ def exit_on(*errors: type[Exception]) -> Iterator[None]:
         yield
     except errors as error:
         logging.getLogger("pipeline").error("%s", error)
+        raise SystemExit(2) from None
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        # the output was being written to a temporary file (pipeline.io.atomic_path), which is
+        # gone now; the previous output, if any, is untouched
+        where = f"{error.filename}: " if error.filename else ""
+        logging.getLogger("pipeline").error(
+            "%sno space left on device; the output was not written", where
+        )
         raise SystemExit(2) from None

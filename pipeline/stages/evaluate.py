@@ -27,19 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Metrics
-from pipeline.data.phrase_file import count_phrases, iter_phrase_chunks, read_attrs
+from pipeline.data.labels import DataError
+from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
+from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.metrics.evaluator import PhraseEvaluator
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: Metrics, phrases_path: str | Path, metrics_path: str | Path) -> dict[str, Any]:
     """Evaluate the phrase file ``phrases_path`` and write ``metrics_path``; return the dict."""
+    n_total = validate_phrase_file(phrases_path).n_phrases
     attrs = read_attrs(phrases_path)
     track_names = list(attrs["track_names"])
-    n_total = count_phrases(phrases_path)
     drums = [i for i, flag in enumerate(attrs.get("is_drums", [])) if flag]
     if drums and drums != [cfg.drum_track]:
         log.warning(
@@ -54,7 +56,7 @@ def run(cfg: Metrics, phrases_path: str | Path, metrics_path: str | Path) -> dic
     )
     log.info("evaluating %d phrases of %s in modes %s", n_total, phrases_path, cfg.modes)
     start = time.perf_counter()
-    for chunk in iter_phrase_chunks(phrases_path, cfg.chunk_size):
+    for chunk in iter_checked_chunks(phrases_path, cfg.chunk_size):
         evaluator.add(chunk)
         log.info("  %d / %d phrases", evaluator.n_phrases, n_total)
     elapsed = time.perf_counter() - start
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
-    run(params.metrics, args.phrases, args.metrics)
+    with exit_on(DataError, FileNotFoundError):
+        run(params.metrics, args.phrases, args.metrics)
 
 
 if __name__ == "__main__":

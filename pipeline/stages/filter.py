@@ -17,6 +17,12 @@ Sources (``filter.source``):
     least ``min_bars`` bars. Rows come in the LPD source's order (smallest MSD id first; files
     without a known MSD id last, by path), so the same songs give the same tensor from either.
 
+Both sources: before a file is read in full it must lie inside the source root (rule
+``outside_root``: a link that leads out of it is never read), be small enough (``too_large``: a MIDI
+file over ``filter.max_midi_bytes``, or an ``.npz`` member that would inflate to more than its song
+can hold, as in a zip bomb) and not longer than ``filter.max_song_steps`` (``too_long``); see
+``pipeline.data.limits``.
+
 Outputs: the manifest CSV (one row per kept song; paths relative to the source root) and a JSON
 report (count removed by each rule, each unreadable file with its error).
 """
@@ -32,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Filter, as_dict
-from pipeline.data import lpd, midi
+from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError, read_all_tags, read_cleansed_ids, read_tag_list
+from pipeline.data.manifest import OutsideRootError, source_path
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR
 from pipeline.io import write_json, write_text
@@ -42,6 +49,7 @@ from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_pars
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["msd_id", "md5", "source", "path", "n_bars", "n_steps", "msd_ids", "tags"]
+REFUSAL_RULES = ("outside_root", "too_large", "too_long")
 LPD_44_NOTE = (
     "not applied: LPD-cleansed holds only files with one 4/4 time signature whose first beat is "
     "at time 0, so every LPD-cleansed song is 4/4 throughout by construction"
@@ -77,24 +85,46 @@ def _error_text(error: BaseException, root: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _probe_npz(task: tuple[str, str]) -> tuple[int, str | None, str | None]:
-    """(length in steps, time-signature problem, error) of an LPD file."""
-    root, rel = task
+# A probe's answer: (length in steps, time-signature problem, error, refusal), where a refusal is
+# (rule, detail) for a file refused before it was read in full (outside_root, too_large, too_long).
+Probe = tuple[int, str | None, str | None, tuple[str, str] | None]
+
+
+def _probe_npz(task: tuple[str, str, Filter]) -> Probe:
+    """Length, problem, error and refusal of an LPD file (its bounds checked first)."""
+    root, rel, cfg = task
     try:
-        return lpd.read_npz_header(Path(root) / rel).length, None, None
+        full = source_path(root, rel)
+        limits.check_npz(full, cfg.max_song_steps)
+        length = lpd.read_npz_header(full).length
+        limits.check_length(length, cfg.max_song_steps)
+        return length, None, None, None
+    except (OutsideRootError, limits.SongTooBig) as refusal:
+        return 0, None, None, (_rule_of(refusal), str(refusal))
     except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not fatal
-        return 0, None, _error_text(error, Path(root))
+        return 0, None, _error_text(error, Path(root)), None
 
 
-def _probe_midi(task: tuple[str, str]) -> tuple[int, str | None, str | None]:
-    """(length in steps, time-signature problem, error) of a MIDI file."""
-    root, rel = task
+def _probe_midi(task: tuple[str, str, Filter]) -> Probe:
+    """Length, problem, error and refusal of a MIDI file (its bounds checked first)."""
+    root, rel, cfg = task
     try:
-        pm = midi.read_midi(Path(root) / rel)
+        full = source_path(root, rel)
+        limits.check_midi_size(full, cfg.max_midi_bytes)
+        pm = midi.read_midi(full)
+        limits.check_midi_length(pm, cfg.max_song_steps)
         problem = midi.time_signature_problem(pm)
-        return RESOLUTION * len(midi.beat_times(pm)), problem, None
+        length = RESOLUTION * len(midi.beat_times(pm))
+        limits.check_length(length, cfg.max_song_steps)
+        return length, problem, None, None
+    except (OutsideRootError, limits.SongTooBig) as refusal:
+        return 0, None, None, (_rule_of(refusal), str(refusal))
     except Exception as error:  # noqa: BLE001
-        return 0, None, _error_text(error, Path(root))
+        return 0, None, _error_text(error, Path(root)), None
+
+
+def _rule_of(refusal: OutsideRootError | limits.SongTooBig) -> str:
+    return refusal.rule if isinstance(refusal, limits.SongTooBig) else "outside_root"
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,6 +139,15 @@ class _Tally:
         self.rules: dict[str, dict[str, Any]] = {}
         self.unreadable: list[dict[str, str]] = []
         self.read_errors = 0  # unreadable files (layout problems are counted by rule "layout")
+        # files refused unread, by rule: outside_root, too_large, too_long
+        self.refused: dict[str, list[dict[str, str]]] = {r: [] for r in REFUSAL_RULES}
+
+    def refuse(self, rule: str, path: str, detail: str) -> None:
+        self.refused[rule].append({"path": path, "detail": detail})
+
+    def refusal_rules(self) -> None:
+        for rule, files in self.refused.items():
+            self.rule(rule, len(files), files=sorted(files, key=lambda f: f["path"]))
 
     def unreadable_file(self, path: str, error: str) -> None:
         self.unreadable.append({"path": path, "error": error})
@@ -153,7 +192,9 @@ def _midi_candidates(
     hashed = []
     for rel in files:
         try:
-            hashed.append((rel, midi.file_md5(root / rel)))
+            hashed.append((rel, midi.file_md5(source_path(root, rel))))
+        except OutsideRootError as error:  # e.g. a link to /dev/zero: never read it
+            tally.refuse("outside_root", rel, str(error))
         except OSError as error:
             tally.unreadable_file(rel, _error_text(error, root))
     unknown = sum(1 for _, md5 in hashed if md5 not in ids)
@@ -183,11 +224,13 @@ def _probe_all(
     source: str, root: Path, candidates: list[Candidate], cfg: Filter, tally: _Tally
 ) -> list[tuple[Candidate, int]]:
     probe = _probe_npz if source == "lpd" else _probe_midi
-    tasks = [(str(root), c.path) for c in candidates]
+    tasks = [(str(root), c.path, cfg) for c in candidates]
     kept, problems, short = [], defaultdict(list), 0
     results = ordered_map(probe, tasks, n_workers(cfg.workers), ahead_per_worker=16)
-    for cand, (length, problem, error) in zip(candidates, results, strict=True):
-        if error is not None:
+    for cand, (length, problem, error, refusal) in zip(candidates, results, strict=True):
+        if refusal is not None:
+            tally.refuse(refusal[0], cand.path, refusal[1])
+        elif error is not None:
             tally.unreadable_file(cand.path, error)
         elif problem is not None:
             problems[problem].append(cand.path)
@@ -196,6 +239,7 @@ def _probe_all(
         else:
             kept.append((cand, length))
     tally.rule("unreadable", tally.read_errors)
+    tally.refusal_rules()
     if source == "lpd":
         tally.rule("time_signature", 0, note=LPD_44_NOTE)
     else:

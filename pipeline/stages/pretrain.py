@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import DISCRIMINATORS, Params
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.data.labels import DataError
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.training.runner import run_training
 
 
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
-    run(params, args.discriminator, args.tensor, args.out_dir, args.snapshot_dir)
+    with exit_on(DataError, FileNotFoundError):
+        run(params, args.discriminator, args.tensor, args.out_dir, args.snapshot_dir)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 from pipeline.config import Sample, as_dict
+from pipeline.data.labels import DataError
+from pipeline.data.phrase_check import validate_phrase_file
 from pipeline.data.phrase_file import (
     PhraseBatch,
     TrackInfo,
@@ -38,7 +40,7 @@ from pipeline.data.phrase_file import (
 )
 from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device
 
@@ -91,6 +93,7 @@ def run(
     device: torch.device,
 ) -> SampleResult:
     """Write one sample set from ``checkpoint`` into ``out_dir``."""
+    validate_phrase_file(tensor)
     sampler = load_sampler(checkpoint, device)
     if (sampler.kind == "binary") != (how == "model"):
         raise ValueError(
@@ -141,17 +144,18 @@ def write_previews(
         write_midi(path, phrase, tracks, int(attrs["lowest_pitch"]), int(attrs["resolution"]))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--tensor", type=Path, required=True, help="training tensor (track info)")
     parser.add_argument("--binarize", choices=["ht", "bs", "model"], required=True)
     parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     device = pick_device(params.optim.device)
-    run(params.sample, args.checkpoint, args.tensor, args.binarize, args.out_dir, device)
+    with exit_on(DataError, FileNotFoundError):
+        run(params.sample, args.checkpoint, args.tensor, args.binarize, args.out_dir, device)
 
 
 if __name__ == "__main__":

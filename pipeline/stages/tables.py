@@ -25,8 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.data.labels import DataError  # noqa: E402
 from pipeline.io import atomic_path, write_text  # noqa: E402
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser  # noqa: E402
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,32 @@ def fmt(value: float | None) -> str:
 
 
 def read_metrics(metrics_dir: Path, sample_set: str) -> dict:
-    """The ``metrics.json`` of one sample set (both modes)."""
+    """The ``metrics.json`` of one sample set (both modes); a damaged file is a ``DataError``."""
     path = metrics_dir / sample_set / "metrics.json"
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: missing; run the evaluate stage first") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: not valid JSON (truncated or damaged: {error})") from None
+    check_metrics(data, path)
+    return data
+
+
+def check_metrics(data: object, path: Path) -> None:
+    """Each mode block holds ``n_phrases`` and the table's aggregate numbers (or null)."""
+    if not isinstance(data, dict) or not data:
+        raise DataError(f"{path}: expected a mapping of metric modes")
+    for mode, block in data.items():
+        aggregate = block.get("aggregate") if isinstance(block, dict) else None
+        if not isinstance(aggregate, dict) or not isinstance(block.get("n_phrases"), int):
+            raise DataError(f"{path}: mode {mode!r} lacks n_phrases or aggregate")
+        for key in METRICS.values():
+            if key not in aggregate:
+                raise DataError(f"{path}: {mode}.aggregate lacks {key}")
+            value = aggregate[key]
+            if value is not None and not isinstance(value, int | float):
+                raise DataError(f"{path}: {mode}.aggregate.{key} is {value!r}, not a number")
 
 
 def reference_row(reference: pd.DataFrame, row: Row) -> pd.Series:
@@ -109,7 +130,7 @@ def build_table(
     for row in rows:
         block = metrics[row.sample_set].get(mode)
         if block is None:
-            raise KeyError(f"metrics of {row.sample_set} have no {mode!r} mode")
+            raise DataError(f"metrics of {row.sample_set} have no {mode!r} mode")
         record: dict[str, object] = {"model": row.label, "mode": mode}
         record["n_phrases"] = block["n_phrases"]
         paper = reference_row(reference, row)
@@ -214,7 +235,7 @@ def run(
     return written
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("--metrics-dir", type=Path, required=True)
     parser.add_argument(
@@ -225,10 +246,11 @@ def main() -> None:
     )
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
-    run(args.metrics_dir, args.runs_dir, args.reference, args.out_dir, params.metrics.modes)
+    with exit_on(DataError, FileNotFoundError):
+        run(args.metrics_dir, args.runs_dir, args.reference, args.out_dir, params.metrics.modes)
 
 
 if __name__ == "__main__":

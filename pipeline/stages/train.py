@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import EXPERIMENTS, Params
-from pipeline.stages.cli import load_or_exit, setup_logging, stage_parser
+from pipeline.data.labels import DataError
+from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.training.experiments import split_experiment
 from pipeline.training.runner import run_training
 
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     params = load_or_exit(args.params)
-    run(params, args.experiment, args.tensor, args.out_dir, args.snapshot_dir, args.pretrained)
+    with exit_on(DataError, FileNotFoundError):
+        run(params, args.experiment, args.tensor, args.out_dir, args.snapshot_dir, args.pretrained)
 
 
 if __name__ == "__main__":

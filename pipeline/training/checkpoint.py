@@ -30,12 +30,18 @@ import torch
 from torch import Tensor, nn
 
 from pipeline.io import atomic_path
+from pipeline.training.checkpoint_check import (
+    CHECKPOINT_VERSION,
+    FORMAT,
+    CheckpointError,
+    load_weights,
+    read_checkpoint,
+)
 from pipeline.training.experiments import Networks, build_networks
 
 log = logging.getLogger(__name__)
 
-FORMAT = "bmusegan-checkpoint"
-CHECKPOINT_VERSION = 1
+__all__ = ["CHECKPOINT_VERSION", "FORMAT", "CheckpointError", "load_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
@@ -64,13 +70,11 @@ def _canonical(obj: Any) -> Any:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` and check its format."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} file")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')} is not supported")
-    return ckpt
+    """Read a checkpoint with ``weights_only=True`` and check its format and structure.
+
+    A damaged or foreign file raises ``CheckpointError`` (see ``checkpoint_check``).
+    """
+    return read_checkpoint(path, device)
 
 
 def file_digest(path: str | Path) -> str:
@@ -140,7 +144,7 @@ def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> Sample
     ckpt = load_checkpoint(path, "cpu")
     nets = build_networks(ckpt["run"])
     for name, module in nets.modules().items():
-        module.load_state_dict(ckpt["models"][name])
+        load_weights(module, ckpt["models"].get(name), path, name)
     sampler = Sampler(nets, ckpt["run"], ckpt["track_names"]).to(device)
     sampler.eval()
     return sampler

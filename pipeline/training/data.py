@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.data.phrase_file import count_phrases, iter_phrase_chunks
+from pipeline.data.phrase_check import iter_checked_chunks
+from pipeline.data.phrase_file import count_phrases
 
 _CHUNK = 256  # phrases read from HDF5 at a time while filling the device tensor
 
@@ -47,7 +48,7 @@ def load_tensor(path: str | Path, device: torch.device) -> torch.Tensor:
     n = count_phrases(path)
     out: torch.Tensor | None = None
     start = 0
-    for chunk in iter_phrase_chunks(path, _CHUNK):
+    for chunk in iter_checked_chunks(path, _CHUNK):
         if out is None:
             out = torch.empty((n, *chunk.shape[1:]), dtype=torch.bool, device=device)
         out[start : start + len(chunk)] = torch.from_numpy(chunk).to(device)

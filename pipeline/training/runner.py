@@ -24,9 +24,17 @@ from typing import Any
 import torch
 
 from pipeline.config import Params, as_dict
-from pipeline.data.phrase_file import read_attrs, read_track_info
+from pipeline.data.phrase_check import PhraseFileError, validate_phrase_file
+from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.training import checkpoint as ck
+from pipeline.training.checkpoint_check import (
+    CheckpointError,
+    check_fits,
+    check_stage_one,
+    check_tracks,
+    validate_checkpoint,
+)
 from pipeline.training.data import TrainingData, derive_seed, load_tensor
 from pipeline.training.experiments import (
     Networks,
@@ -39,6 +47,8 @@ from pipeline.training.gan import LOSS_COLUMNS, LoopConfig, LoopState, train_loo
 from pipeline.training.monitor import Monitor, last_metrics, write_log_csv
 
 log = logging.getLogger(__name__)
+
+MODEL_PHRASE = (4, 96, 84)  # bars, steps per bar, pitches of G's output
 
 
 def pick_device(name: str) -> torch.device:
@@ -65,6 +75,16 @@ def _resolved(params: Params, run: dict[str, Any], device: torch.device, digests
     }
 
 
+def check_model_shape(tensor: Path) -> None:
+    """The networks make and judge phrases of 4 bars x 96 steps x 84 pitches (spec 2)."""
+    shape = validate_phrase_file(tensor).phrase_shape
+    if shape[:3] != MODEL_PHRASE:
+        raise PhraseFileError(
+            f"{tensor}: phrases of {shape[:3]} (bars, steps, pitches); "
+            f"the networks need {MODEL_PHRASE}"
+        )
+
+
 def _optimizers(nets: Networks, params: Params) -> dict[str, torch.optim.Optimizer]:
     """Fresh Adam optimizers (spec 3.1): one for the generator side, one for D."""
     o = params.optim
@@ -81,13 +101,15 @@ def _prepare(params: Params, stage: str, name: str, tensor: Path, pretrained: Pa
     device = pick_device(params.optim.device)
     if device.type != "cuda" and (params.optim.bf16 or params.optim.compile):
         log.warning("optim.bf16 / optim.compile apply on CUDA only; ignored on %s", device.type)
-    tracks = read_track_info(tensor).names
+    tracks = validate_phrase_file(tensor).track_names
+    check_model_shape(tensor)
     source = ck.load_checkpoint(pretrained) if pretrained is not None else None
+    if source is not None and pretrained is not None:
+        check_tracks(source, pretrained, tracks, tensor)
+        check_stage_one(source, pretrained)
     run = run_config(params, stage, name, len(tracks), source["run"] if source else None)
     digests = {"tensor": ck.file_digest(tensor)}
     if source is not None and pretrained is not None:
-        if source["track_names"] != tracks:
-            raise ValueError(f"{pretrained} was trained on tracks {source['track_names']}")
         if source["run"]["discriminator"] != "proposed":
             log.warning(
                 "stage two continues the %r discriminator (paper: proposed)",
@@ -131,9 +153,29 @@ def _checkpoint(nets, opts, run, resolved, tracks, state, ipe) -> dict[str, Any]
     }
 
 
-def _resume(path: Path, nets: Networks, opts: dict, device: torch.device) -> LoopState:
-    """Restore weights, optimizer states, RNG and log from the snapshot at ``path``."""
-    snap = ck.load_checkpoint(path, device)
+def _usable_snapshot(path: Path, nets: Networks, device: torch.device) -> dict | None:
+    """The snapshot at ``path`` if it is whole and fits ``nets``; a damaged one is set aside.
+
+    A snapshot is only a shortcut: when it cannot be read (a kill or a full disk can leave a
+    damaged file only if the atomic rename was bypassed, but disks and copies garble files too),
+    it is renamed to ``<name>.damaged`` for inspection and the run starts over.
+    """
+    if not path.exists():
+        return None
+    try:
+        snap = ck.load_checkpoint(path, device)
+        validate_checkpoint(snap, path, snapshot=True)
+        check_fits(snap, nets.modules(), path)
+    except CheckpointError as error:
+        aside = path.with_name(path.name + ".damaged")
+        path.replace(aside)
+        log.warning("%s; set aside as %s, starting over", error, aside.name)
+        return None
+    return snap
+
+
+def _resume(path: Path, snap: dict, nets: Networks, opts: dict, device: torch.device) -> LoopState:
+    """Restore weights, optimizer states, RNG and log from the snapshot ``snap``."""
     for name, module in nets.modules().items():
         module.load_state_dict(snap["models"][name])
     for name, opt in opts.items():
@@ -168,7 +210,8 @@ def run_training(
     data = TrainingData(load_tensor(tensor, device), run["batch_size"], params.optim.seed)
     torch.manual_seed(derive_seed(params.optim.seed, "train"))  # GP eps and SBN noise
     snap_path = ck.snapshot_path(snapshot_dir, key)
-    state = _resume(snap_path, nets, opts, device) if snap_path.exists() else LoopState()
+    snap = _usable_snapshot(snap_path, nets, device)
+    state = LoopState() if snap is None else _resume(snap_path, snap, nets, opts, device)
     start = state.iteration
 
     def snapshot(s: LoopState) -> None:

@@ -1,7 +1,6 @@
 # Shared by every rule file: config validation and path helpers. No rule lives here.
 
 import glob
-import os
 
 import yaml
 
@@ -9,15 +8,9 @@ from snakemake.logging import logger
 
 from pipeline.config import params_digest, params_from_dict
 
-# The params file every stage reads: params.yaml, or the file given with --configfile (e.g.
-# `snakemake --configfile configs/paper.yaml`), so the stages read exactly what Snakemake resolved.
-PARAMS_FILE = (
-    os.path.relpath(workflow.overwrite_configfiles[-1])
-    if workflow.overwrite_configfiles
-    else "params.yaml"
-)
-# The same validation as every stage's main(): a bad params file fails before any job starts.
-PARAMS = params_from_dict(config, PARAMS_FILE)
+# The same validation as every stage's main(), of the config as Snakemake holds it (with any
+# --config overrides): a bad value fails before any job starts (exit_on_config_error: validate.smk).
+PARAMS = exit_on_config_error(lambda: params_from_dict(config, PARAMS_FILE))
 logger.info(f"params: {PARAMS_FILE} (digest {params_digest(PARAMS)})")
 
 # The experiment, sample and evaluation sets are defined once, in dvc.yaml's vars, and read here,

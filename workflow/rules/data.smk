@@ -18,6 +18,8 @@ rule filter:
         source=config["filter"]["source"],
         tag=config["filter"]["tag"],
         min_bars=config["filter"]["min_bars"],
+        max_song_steps=config["filter"]["max_song_steps"],
+        max_midi_bytes=config["filter"]["max_midi_bytes"],
     shell:
         "python -m pipeline.stages.filter --params {params.params_file}"
         " --lpd-root {input.lpd_root} --cleansed-ids {input.cleansed_ids}"
@@ -40,6 +42,7 @@ rule build_tensor:
     params:
         params_file=PARAMS_FILE,
         values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
+        bounds=[config["filter"][k] for k in ("max_song_steps", "max_midi_bytes")],
     shell:
         "python -m pipeline.stages.build_tensor --params {params.params_file}"
         " --manifest {input.manifest}"

@@ -1,0 +1,85 @@
+"""Reading the filter's manifest, and resolving its paths, without trusting either.
+
+The manifest (``outputs/filter/manifest.csv``) may be truncated or garbled, or written by hand.
+``read_manifest`` checks every row before any song is read and raises a ``DataError`` naming the
+file, the line and the problem. Song paths are relative to a source root and must stay inside it:
+``source_path`` refuses ``..``, absolute paths and links that lead out of the root.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path, PurePosixPath
+
+from pipeline.data.labels import DataError
+
+REQUIRED_COLUMNS = ("msd_id", "md5", "source", "path")
+NON_EMPTY = ("md5", "source", "path")  # msd_id is empty for a MIDI file without an MSD id
+SOURCES = ("lpd", "midi")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+class OutsideRootError(DataError):
+    """A song path that leads outside its source root."""
+
+
+def read_manifest(path: str | Path) -> list[dict[str, str]]:
+    """Rows of the filter's manifest; a missing, damaged or hostile file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found (run stage filter first)")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path}: manifest lacks column(s) {missing}")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a readable CSV manifest ({error})") from None
+    for number, row in enumerate(rows, 2):
+        problem = row_problem(row)
+        if problem:
+            raise DataError(f"{path}:{number}: {problem}")
+    return rows
+
+
+def row_problem(row: dict[str, str | None]) -> str | None:
+    """Why a manifest row cannot be used (a cut-off line, a bad field); None if it can."""
+    if None in row:  # DictReader files surplus fields under the key None
+        return "more fields than columns"
+    short = [c for c in REQUIRED_COLUMNS if row.get(c) is None]
+    if short:
+        return f"fields {short} missing (truncated line?)"
+    empty = [c for c in NON_EMPTY if not row[c]]
+    if empty:
+        return f"empty field(s) {empty}"
+    if row["source"] not in SOURCES:
+        return f"unknown source {row['source']!r}"
+    if not _MD5.match(str(row["md5"])):
+        return f"md5 {row['md5']!r} is not 32 hex digits"
+    return relative_path_problem(str(row["path"]))
+
+
+def relative_path_problem(rel: str) -> str | None:
+    """Why ``rel`` is not a plain path inside a root (absolute, ``..``); None if it is."""
+    posix = PurePosixPath(rel)
+    if posix.is_absolute() or rel.startswith("\\") or (len(rel) > 1 and rel[1] == ":"):
+        return f"path {rel!r} is absolute; it must be relative to the source root"
+    if ".." in posix.parts:
+        return f"path {rel!r} leads outside the source root"
+    if "\0" in rel:
+        return f"path {rel!r} holds a NUL byte"
+    return None
+
+
+def source_path(root: str | Path, rel: str) -> Path:
+    """``root / rel``, refusing any path (links included) that resolves outside ``root``."""
+    problem = relative_path_problem(rel)
+    if problem:
+        raise OutsideRootError(problem)
+    full = Path(root) / rel
+    if not full.resolve().is_relative_to(Path(root).resolve()):
+        raise OutsideRootError(f"path {rel!r} is a link that leads outside the source root")
+    return full

@@ -1,0 +1,225 @@
+"""Kill harness: SIGKILL stage processes at seeded random moments, rerun, compare with a clean run.
+
+    python -m tests.robust.kill_harness [--kills 5] [--seed 0] [--tools dvc snakemake]
+
+For each stage of a chain of the DAG (tiny params, a scratch copy of the repo), each tool starts
+the stage, the harness kills the stage's own process (``python -m pipeline.stages.<stage>``) after
+a seeded delay within the stage's uninterrupted duration (half of them in its last half, where the
+outputs are written), and then:
+
+* every declared output that exists right after the kill must be byte-identical to the clean
+  run's (an atomic write either happened in full or not at all; a differing file would be a
+  partial output that a later run could take as complete);
+* the rerun (``dvc repro -s`` / ``snakemake --rerun-incomplete``) must succeed and give outputs
+  byte-identical to the clean run's (``timing.json``, wall-clock figures, excluded).
+
+It prints a table: stage, kills, kills that landed during an output write (a temporary file was
+left beside an output), reruns that recovered, outputs equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.dag.dag_tools import BIN, dvc_jobs, env, run, scratch_repo
+from tests.dag.test_smoke import TINY
+
+# A chain through every kind of stage; each needs the ones before it.
+CHAIN = [
+    "filter",
+    "build_tensor",
+    "pretrain@proposed",
+    "sample@pretrain_proposed_ht",
+    "evaluate@pretrain_proposed_ht",
+]
+MACHINE_DEPENDENT = ("timing.json",)
+
+
+@dataclass
+class Tally:
+    stage: str
+    tool: str
+    kills: int = 0
+    missed: int = 0  # attempts where the stage ended before the kill (not counted as kills)
+    during_write: int = 0
+    recovered: int = 0
+    equal: int = 0
+    bad_leftovers: list[str] = field(default_factory=list)
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (names and bytes) in sorted order."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if f.name in MACHINE_DEPENDENT or (f.name.startswith(".") and f.name.endswith(".tmp")):
+            continue
+        h.update(f.relative_to(path.parent).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def outputs(root: Path, outs: frozenset[str]) -> dict[str, str | None]:
+    """Digest of each declared output (None where absent); timing.json left out."""
+    return {
+        o: digest(root / o) if (root / o).exists() else None
+        for o in sorted(outs)
+        if Path(o).name not in MACHINE_DEPENDENT
+    }
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid``, of all its threads (Snakemake starts jobs from a thread)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def stage_process(pid: int) -> int | None:
+    """The ``python -m pipeline.stages.*`` process among the descendants of ``pid``."""
+    for child in _children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-m" in argv and any(a.startswith(b"pipeline.stages.") for a in argv):
+            return child
+        found = stage_process(child)
+        if found:
+            return found
+    return None
+
+
+def command(tool: str, stage: str, out: str) -> list[str]:
+    """Run one stage (forced), with its inputs already built."""
+    if tool == "dvc":
+        return [str(BIN / "dvc"), "repro", "-s", "-f", stage]
+    rule = stage.split("@")[0]
+    return [
+        *(str(BIN / "snakemake"), "--cores", "1", "--rerun-incomplete"),
+        *("--forcerun", rule, "--", out),
+    ]
+
+
+def kill_once(root: Path, cmd: list[str], delay: float | None) -> tuple[bool, float]:
+    """Start ``cmd``; SIGKILL its stage process ``delay`` s after that process appeared (never,
+    for None). Returns whether it was killed and how long the stage process was seen alive."""
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    seen: float | None = None
+    killed = False
+    while proc.poll() is None:
+        target = stage_process(proc.pid)
+        now = time.monotonic()
+        if target and seen is None:
+            seen = now
+        elif target is None and seen is not None and delay is None:
+            break  # the stage process has ended: its lifetime is measured
+        if target and seen is not None and delay is not None and now - seen >= delay:
+            try:
+                os.kill(target, signal.SIGKILL)
+                killed = True
+            except ProcessLookupError:
+                pass
+            break
+        time.sleep(0.01)
+    lifetime = time.monotonic() - seen if seen is not None else 0.0
+    assert proc.wait(timeout=900) == 0 or delay is not None, f"{cmd} failed"
+    return killed, lifetime
+
+
+def temp_files_beside(root: Path, outs: frozenset[str]) -> bool:
+    """Whether a temporary file of ``pipeline.io.atomic_path`` lies beside any output."""
+    folders = {(root / o).parent for o in outs} | {root / o for o in outs if (root / o).is_dir()}
+    return any(any(p.name.endswith(".tmp") for p in d.glob(".*")) for d in folders if d.is_dir())
+
+
+def harness(
+    tools: list[str], stages: list[str], kills: int, seed: int, only: set[str] | None = None
+) -> list[Tally]:
+    """Kill each of ``stages`` (those in ``only``, when given; the others just run) ``kills``
+    times per tool; return the tallies."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="kill-harness-") as tmp:
+        clean = scratch_repo(Path(tmp) / "clean", TINY)
+        jobs = dvc_jobs(clean)
+        reference, duration = {}, {}
+        for stage in stages:
+            _, duration[stage] = kill_once(clean, command("dvc", stage, ""), None)
+            reference[stage] = outputs(clean, jobs[stage].outs)
+        tallies = []
+        for tool in tools:
+            root = scratch_repo(Path(tmp) / tool, TINY)
+            for stage in stages:
+                out = sorted(jobs[stage].outs)[0]
+                tally = Tally(stage, tool)
+                wanted = kills if only is None or stage in only else 0
+                for k in range(4 * wanted):  # a kill misses when the stage ends first: retry
+                    if tally.kills == wanted:
+                        break
+                    low = 0.5 if k % 2 else 0.05  # every other kill in the last half
+                    delay = rng.uniform(low, 1.0) * duration[stage]
+                    if not kill_once(root, command(tool, stage, out), delay)[0]:
+                        tally.missed += 1
+                        continue
+                    tally.kills += 1
+                    tally.during_write += temp_files_beside(root, jobs[stage].outs)
+                    left = outputs(root, jobs[stage].outs)
+                    tally.bad_leftovers += [
+                        o for o, d in left.items() if d is not None and d != reference[stage][o]
+                    ]
+                    cmd = command(tool, stage, out)
+                    rerun = subprocess.run(cmd, cwd=root, env=env(), capture_output=True)
+                    tally.recovered += rerun.returncode == 0
+                    tally.equal += outputs(root, jobs[stage].outs) == reference[stage]
+                if tool == "snakemake" or tally.kills == 0:  # leave the stage done for the next
+                    run(command(tool, stage, out), root)
+                if only is None or stage in only:
+                    tallies.append(tally)
+                    print(row(tally), flush=True)  # progress: the table row by row
+        return tallies
+
+
+def table(tallies: list[Tally]) -> str:
+    lines = [
+        "| tool | stage | kills | during an output write | reruns recovered | outputs equal | "
+        "partial outputs left | missed (stage ended first) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join(lines + [row(t) for t in tallies])
+
+
+def row(t: Tally) -> str:
+    return (
+        f"| {t.tool} | {t.stage} | {t.kills} | {t.during_write} | {t.recovered} | {t.equal} | "
+        f"{len(t.bad_leftovers)} | {t.missed} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tools", nargs="+", default=["dvc", "snakemake"])
+    parser.add_argument("--stages", nargs="+", default=CHAIN, help="run in this order")
+    parser.add_argument("--only", nargs="+", default=None, help="kill only these stages")
+    args = parser.parse_args()
+    only = set(args.only) if args.only else None
+    print(table(harness(args.tools, args.stages, args.kills, args.seed, only)))
+
+
+if __name__ == "__main__":
+    main()
