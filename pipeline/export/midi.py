@@ -18,7 +18,11 @@ DEFAULT_TEMPO = 100.0  # beats per minute; the tensor uses symbolic timing, so a
 
 
 def phrase_to_multitrack(
-    phrase: np.ndarray, tracks: TrackInfo, lowest_pitch: int, resolution: int
+    phrase: np.ndarray,
+    tracks: TrackInfo,
+    lowest_pitch: int,
+    resolution: int,
+    tempo: float = DEFAULT_TEMPO,
 ) -> pypianoroll.Multitrack:
     """One phrase (bars, steps, pitches, tracks) as a pypianoroll Multitrack over 128 pitches."""
     n_bars, n_steps, n_pitches, n_tracks = phrase.shape
@@ -36,16 +40,19 @@ def phrase_to_multitrack(
                 pianoroll=roll,
             )
         )
-    return pypianoroll.Multitrack(
-        resolution=resolution, tempo=np.full(length, DEFAULT_TEMPO), tracks=out
-    )
+    return pypianoroll.Multitrack(resolution=resolution, tempo=np.full(length, tempo), tracks=out)
 
 
 def write_midi(
-    path: str | Path, phrase: np.ndarray, tracks: TrackInfo, lowest_pitch: int, resolution: int
+    path: str | Path,
+    phrase: np.ndarray,
+    tracks: TrackInfo,
+    lowest_pitch: int,
+    resolution: int,
+    tempo: float = DEFAULT_TEMPO,
 ) -> None:
-    """Write one phrase as a MIDI file at ``path`` (atomically)."""
-    multitrack = phrase_to_multitrack(phrase.astype(bool), tracks, lowest_pitch, resolution)
+    """Write one phrase as a MIDI file at ``path`` (atomically), at ``tempo`` bpm."""
+    multitrack = phrase_to_multitrack(phrase.astype(bool), tracks, lowest_pitch, resolution, tempo)
     with atomic_path(Path(path)) as tmp:
         multitrack.write(str(tmp.with_suffix(".mid")))
         tmp.with_suffix(".mid").replace(tmp)
