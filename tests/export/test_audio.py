@@ -1,4 +1,4 @@
-"""Audio of phrases (pipeline/export/audio.py): length at the tempo, audible vs silent, repeatable."""
+"""Audio of phrases (pipeline/export/audio.py): length at the tempo, audible, silent, repeatable."""
 
 from __future__ import annotations
 
