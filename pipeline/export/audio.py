@@ -81,9 +81,18 @@ def playable_pitches(pitches: np.ndarray) -> np.ndarray:
 
 
 def phrase_score(
-    phrase: np.ndarray, tracks: TrackInfo, lowest_pitch: int, resolution: int, tempo: float
+    phrase: np.ndarray,
+    tracks: TrackInfo,
+    lowest_pitch: int,
+    resolution: int,
+    tempo: float,
+    for_synth: bool = True,
 ) -> Any:
-    """One phrase as a symusic Score: one track per phrase track, ticks = steps."""
+    """One phrase as a symusic Score: one track per phrase track, ticks = steps.
+
+    ``for_synth`` moves notes above ``HIGHEST_PITCH`` into range (``playable_pitches``); the MIDI
+    export keeps every pitch as it is.
+    """
     n_bars, n_steps, n_pitches, n_tracks = phrase.shape
     score: Any = symusic.Score(resolution)  # ticks per quarter = steps per beat
     score.tempos.append(symusic.Tempo(0, float(tempo)))
@@ -97,7 +106,9 @@ def phrase_score(
         track.notes = symusic.Note.from_numpy(
             time=starts.astype(np.int32),
             duration=lengths.astype(np.int32),
-            pitch=(keys if tracks.is_drums[t] else playable_pitches(keys)).astype(np.int8),
+            pitch=(playable_pitches(keys) if for_synth and not tracks.is_drums[t] else keys).astype(
+                np.int8
+            ),
             velocity=np.full(len(starts), VELOCITY, dtype=np.int8),
         )
         score.tracks.append(track)
