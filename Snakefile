@@ -13,9 +13,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         "outputs/tables/table1.md",
         "outputs/tables/table2.md",
+        "outputs/report",

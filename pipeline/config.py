@@ -62,6 +62,7 @@ class Paths:
     lastfm_dir: str  # folder of id_list_<tag>.txt (LPD's Last.fm label lists)
     midi_dir: str  # a folder of MIDI files, used when filter.source is "midi"
     paper_reference: str  # spec/paper_reference.csv: the paper's table values
+    reference_runs: str  # spec/reference_runs/training_progress: the original runs' curves
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class Sample:
     batch_size: int
     n_midi: int
     n_grid: int  # phrases drawn in the PNG grid
+    n_audio: int  # phrases rendered to audio (FLAC), and as many training phrases in the report
+    tempo: float  # beats per minute of the MIDI files and the audio
 
     def __post_init__(self) -> None:
         _check(self.n_phrases_pretrain >= 1, "sample.n_phrases_pretrain", "must be >= 1")
@@ -208,6 +211,8 @@ class Sample:
         _check(self.batch_size >= 1, "sample.batch_size", "must be >= 1")
         _check(self.n_grid >= 1, "sample.n_grid", "must be >= 1 (grid.png is an output)")
         _check(self.n_midi >= 0, "sample.n_midi", "must be >= 0")
+        _check(self.n_audio >= 0, "sample.n_audio", "must be >= 0")
+        _check(self.tempo > 0, "sample.tempo", f"must be > 0, got {self.tempo}")
 
 
 @dataclass(frozen=True)

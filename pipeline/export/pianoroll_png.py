@@ -1,7 +1,9 @@
-"""A piano-roll image grid of phrases, laid out like the paper's sample figures.
+"""A piano-roll image grid of phrases, laid out and coloured like the paper's sample figures.
 
 One row per track (labelled), one column per phrase; each cell shows the phrase's four bars
-left to right (time) with pitch upwards, and thin lines at the bar boundaries.
+left to right (time) with pitch upwards and thin lines at the bar boundaries. As in the paper's
+figures (Dong & Yang 2018, Figs. 5-8), every track has its own colour, so a glance tells which
+instrument plays where.
 """
 
 from __future__ import annotations
@@ -13,8 +15,34 @@ import matplotlib
 matplotlib.use("Agg")  # no display: figures only go to files
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 
 from pipeline.io import atomic_path  # noqa: E402
+
+# One colour per track, in track order (bmusegan8: Dr, Pi, Gu, Ba, En, Re, SL, SP); reused
+# cyclically for larger track sets.
+TRACK_COLOURS = [
+    "#d62728",  # red
+    "#1f77b4",  # blue
+    "#2ca02c",  # green
+    "#9467bd",  # purple
+    "#ff7f0e",  # orange
+    "#8c564b",  # brown
+    "#e377c2",  # pink
+    "#17becf",  # cyan
+]
+
+
+def track_colour(index: int) -> tuple[float, float, float]:
+    """The RGB colour of track ``index``."""
+    return to_rgb(TRACK_COLOURS[index % len(TRACK_COLOURS)])
+
+
+def coloured_roll(roll: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:
+    """A bool (pitches, time) roll as an RGB image: active cells in ``colour``, the rest white."""
+    image = np.ones((*roll.shape, 3))
+    image[roll.astype(bool)] = colour
+    return image
 
 
 def plot_phrase_grid(path: str | Path, phrases: np.ndarray, track_names: list[str]) -> None:
@@ -28,21 +56,26 @@ def plot_phrase_grid(path: str | Path, phrases: np.ndarray, track_names: list[st
             ax = axes[row, col]
             # (bars, steps, pitches) -> (pitches, bars * steps): time on x, pitch upwards
             roll = phrases[col, ..., row].reshape(n_bars * n_steps, n_pitches).T
+            colour = track_colour(row)
             ax.imshow(
-                roll,
+                coloured_roll(roll, colour),
                 aspect="auto",
                 origin="lower",
-                cmap="Greys",
-                vmin=0,
-                vmax=1,
                 interpolation="nearest",
             )
             for bar in range(1, n_bars):
-                ax.axvline(bar * n_steps - 0.5, color="tab:blue", linewidth=0.4)
+                ax.axvline(bar * n_steps - 0.5, color="0.6", linewidth=0.4)
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_ylabel(track_names[row], rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(
+                    track_names[row],
+                    rotation=0,
+                    ha="right",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
         axes[0, col].set_title(f"sample {col}", fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.99, top=0.93, bottom=0.02, wspace=0.05, hspace=0.08)
     with atomic_path(Path(path)) as tmp:

@@ -1,8 +1,9 @@
 """Stage ``sample``: draw phrases from a trained model (paper section 4.1; spec 3.3 and 4.1).
 
 One run writes one *sample set*: ``phrases.h5`` (the phrase-file layout of
-``pipeline.data.phrase_file``), ``grid.png`` (a piano-roll grid, one row per track) and ``midi/``
-(the first few samples as MIDI files).
+``pipeline.data.phrase_file``), ``grid.png`` (a piano-roll grid, one colour and row per track),
+``midi/`` (the first ``sample.n_midi`` phrases as MIDI files) and ``audio/`` (the first
+``sample.n_audio`` phrases rendered to FLAC, ``pipeline.export.audio``), to look at and listen to.
 
 Binarization (``--binarize``):
 
@@ -38,6 +39,7 @@ from pipeline.data.phrase_file import (
     read_track_info,
     write_phrase_file,
 )
+from pipeline.export.audio import render_phrase, write_audio
 from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
@@ -104,7 +106,7 @@ def run(
     tracks = read_track_info(tensor)
     attrs = read_attrs(tensor)
     kept: list[np.ndarray] = []  # the first few phrases, for the grid and MIDI files
-    n_keep = max(cfg.n_midi, cfg.n_grid)
+    n_keep = max(cfg.n_midi, cfg.n_grid, cfg.n_audio)
     active = 0.0
 
     def batches() -> Iterator[PhraseBatch]:
@@ -135,13 +137,33 @@ def run(
 def write_previews(
     out_dir: Path, first: np.ndarray, cfg: Sample, tracks: TrackInfo, attrs: dict
 ) -> None:
-    """The PNG grid and the MIDI files of the first phrases of a sample set."""
+    """The PNG grid, the MIDI files and the audio of the first phrases of a sample set."""
     plot_phrase_grid(out_dir / "grid.png", first[: cfg.n_grid], tracks.names)
+    lowest, resolution = int(attrs["lowest_pitch"]), int(attrs["resolution"])
     midi_dir = out_dir / "midi"
     midi_dir.mkdir(parents=True, exist_ok=True)
     for i, phrase in enumerate(first[: cfg.n_midi]):
-        path = midi_dir / f"sample_{i:03d}.mid"
-        write_midi(path, phrase, tracks, int(attrs["lowest_pitch"]), int(attrs["resolution"]))
+        write_midi(midi_dir / f"sample_{i:03d}.mid", phrase, tracks, lowest, resolution, cfg.tempo)
+    audio = first[: cfg.n_audio]
+    write_audio_files(out_dir / "audio", audio, tracks, lowest, resolution, cfg.tempo)
+
+
+def write_audio_files(
+    audio_dir: Path,
+    phrases: np.ndarray,
+    tracks: TrackInfo,
+    lowest_pitch: int,
+    resolution: int,
+    tempo: float,
+) -> list[Path]:
+    """Render each phrase to ``audio_dir/sample_<i>.flac``; the folder exists even when empty."""
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, phrase in enumerate(phrases):
+        path = audio_dir / f"sample_{i:03d}.flac"
+        write_audio(path, render_phrase(phrase, tracks, lowest_pitch, resolution, tempo))
+        paths.append(path)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,8 +17,10 @@ def both(tmp_path_factory):
 def test_same_stage_instances(both):
     dvc, smk = both
     assert set(dvc) == set(smk)
-    # 2 data stages, 3 stage-one runs, 6 experiments, 12 sample sets, 13 evaluations, 1 tables
-    assert len(dvc) == 37
+    # 2 data stages, 3 stage-one runs, 6 experiments, 12 sample sets, 13 evaluations, 1 tables,
+    # 1 report
+    assert len(dvc) == 38
+    assert "report" in dvc
 
 
 def test_same_commands(both):

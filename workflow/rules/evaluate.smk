@@ -8,8 +8,20 @@ rule sample:
         tensor="outputs/build_tensor/phrases.h5",
     output:
         phrases="outputs/sample/{sample_set}/phrases.h5",
-        grid="outputs/sample/{sample_set}/grid.png",
+        grid=report(
+            "outputs/sample/{sample_set}/grid.png",
+            caption="../report/grid.rst",
+            category="Samples",
+            subcategory="{sample_set}",
+        ),
         midi=directory("outputs/sample/{sample_set}/midi"),
+        audio=report(
+            directory("outputs/sample/{sample_set}/audio"),
+            patterns=["{name}.flac"],
+            caption="../report/audio.rst",
+            category="Samples",
+            subcategory="{sample_set}",
+        ),
     log:
         "logs/sample/{sample_set}.log",
     resources:
@@ -19,7 +31,8 @@ rule sample:
         binarize=lambda w: SAMPLE_SETS[w.sample_set]["binarize"],
         n_phrases=lambda w: config["sample"][SAMPLE_SETS[w.sample_set]["count"]],
         values={
-            k: config["sample"][k] for k in ("seed", "batch_size", "n_midi", "n_grid")
+            k: config["sample"][k]
+            for k in ("seed", "batch_size", "n_midi", "n_grid", "n_audio", "tempo")
         },
     shell:
         "python -m pipeline.stages.sample --params {params.params_file}"
@@ -54,9 +67,17 @@ rule tables:
         + expand("outputs/train/{e}/monitor.csv", e=EXPERIMENTS),
     output:
         "outputs/tables/table1.md",
-        "outputs/tables/table1.csv",
+        report(
+            "outputs/tables/table1.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         "outputs/tables/table2.md",
-        "outputs/tables/table2.csv",
+        report(
+            "outputs/tables/table2.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         directory("outputs/tables/curves"),
     log:
         "logs/tables.log",

@@ -1,0 +1,103 @@
+"""Metric curves along training, ours beside the original runs' (the paper's Figs. 9 and 11).
+
+Ours come from each run's ``monitor.csv``; the original's from
+``spec/reference_runs/training_progress/*.npz`` (spec 5.1: ``steps`` are global steps,
+``score_matrix_means`` (N, 7, 8) in metric order [EB, UP, QN, PP, IS, DP, NCU], and
+``score_pair_matrix_means`` (N, 1) the Piano-Guitar TD). Both are drawn against the **global
+step** (critic + generator updates), the axis the original logs use; stage-two steps restart at
+0 in both. Aggregation as in spec 4.3: QN and PP are the nanmean over tracks, EB the mean.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline.io import atomic_path  # noqa: E402
+
+PANELS = [
+    ("QN", "qualified_note_rate"),
+    ("PP", "polyphonicity"),
+    ("TD", "tonal_distance"),
+    ("EB", "empty_bar_rate"),
+]
+METRIC_ROW = {"EB": 0, "QN": 2, "PP": 3}  # rows of score_matrix_means
+# Our runs and the original run each mirrors (salu133445/bmusegan analysis/data names).
+REFERENCE_FILES = {
+    "pretrain/proposed": "lastfm_alternative_pretrain_g_proposed_d_proposed",
+    "pretrain/ablated": "lastfm_alternative_pretrain_g_proposed_d_ablated",
+    "pretrain/baseline": "lastfm_alternative_pretrain_g_proposed_d_baseline",
+    "train/twostage_dbn": "lastfm_alternative_train_g_proposed_d_proposed_r_proposed_round",
+    "train/twostage_sbn": "lastfm_alternative_train_g_proposed_d_proposed_r_proposed_bernoulli",
+    "train/joint_dbn": "lastfm_alternative_train_joint_g_proposed_d_proposed_r_proposed_round",
+    "train/joint_sbn": "lastfm_alternative_train_joint_g_proposed_d_proposed_r_proposed_bernoulli",
+    "train/end2end_dbn": "lastfm_alternative_end2end_g_proposed_small_d_proposed_r_proposed_round",
+    "train/end2end_sbn": (
+        "lastfm_alternative_end2end_g_proposed_small_d_proposed_r_proposed_bernoulli"
+    ),
+}
+
+
+def read_reference(path: Path) -> pd.DataFrame:
+    """One original run's progress file as columns step, QN, PP, TD, EB."""
+    try:
+        data = np.load(path)
+        steps, scores = data["steps"], data["score_matrix_means"]
+        pair = data["score_pair_matrix_means"]
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path}: not a training-progress file ({error})") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        columns = {k: np.nanmean(scores[:, row, :], axis=1) for k, row in METRIC_ROW.items()}
+    columns["EB"] = scores[:, 0, :].mean(axis=1)
+    return pd.DataFrame({"step": steps, **columns, "TD": pair[:, 0]})
+
+
+def read_ours(path: Path) -> pd.DataFrame:
+    """One of our runs' ``monitor.csv`` as columns step, QN, PP, TD, EB."""
+    try:
+        data = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError) as error:
+        raise ValueError(f"{path}: cannot read the monitoring curve ({error})") from None
+    missing = [c for c in ["step"] + [c for _, c in PANELS] if c not in data]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    return pd.DataFrame({"step": data["step"], **{k: data[c] for k, c in PANELS}})
+
+
+def plot_run(ours: pd.DataFrame, reference: pd.DataFrame, title: str, out_png: Path) -> None:
+    """Four panels (QN, PP, TD, EB against global step), our curve and the original's."""
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 2.8))
+    for ax, (name, _) in zip(axes, PANELS, strict=True):
+        ref = reference.dropna(subset=[name])
+        ax.plot(ref["step"], ref[name], color="0.55", linewidth=0.8, label="original run")
+        own = ours.dropna(subset=[name])
+        ax.plot(own["step"], own[name], color="tab:red", marker=".", linewidth=1, label="ours")
+        ax.set_xscale("symlog", linthresh=100)
+        ax.set_xlabel("global step")
+        ax.set_title(name, fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_curves(runs_dir: Path, reference_dir: Path, out_dir: Path) -> dict[str, Path]:
+    """One PNG per run under ``out_dir``; returns {run: png path}."""
+    written = {}
+    for run, ref_name in REFERENCE_FILES.items():
+        ours = read_ours(runs_dir / run / "monitor.csv")
+        reference = read_reference(reference_dir / f"{ref_name}.npz")
+        png = out_dir / f"{run.replace('/', '_')}.png"
+        plot_run(ours, reference, f"{run} (ours) and {ref_name} (original)", png)
+        written[run] = png
+    return written

@@ -1,0 +1,123 @@
+"""The HTML of the results page: plain HTML and inline CSS, no scripts, fonts or network.
+
+Every path in the page is relative to ``index.html``, so the folder opens from ``file://`` and can
+be moved or zipped as a whole.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.stages.tables import METRICS, TITLES, fmt
+
+STYLE = """
+body { font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.2em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+caption { caption-side: bottom; text-align: left; font-size: 0.85em; color: #555; }
+img { max-width: 100%; }
+.set { border-top: 1px solid #ccc; padding-top: 0.5em; }
+audio { margin: 0.2em 1em 0.2em 0; vertical-align: middle; }
+"""
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """One model's (or the training data's) grid and audio files, relative to the page."""
+
+    name: str
+    label: str
+    grid: str
+    audio: list[str]
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def table_html(table: pd.DataFrame, name: str, mode: str, caption: str) -> str:
+    """One paper table in one metric mode; cells ``ours (paper)`` in paper mode, as in the .md."""
+    rows = table[table["mode"] == mode]
+    head = "".join(f"<th>{m}</th>" for m in METRICS) + "<th>phrases</th>"
+    body = []
+    for _, r in rows.iterrows():
+        cells = []
+        for short in METRICS:
+            cell = fmt(r[f"ours_{short}"])
+            if mode == "paper":
+                cell += f" ({fmt(r[f'paper_{short}'])})"
+            cells.append(f"<td>{esc(cell)}</td>")
+        body.append(f"<tr><td>{esc(r['model'])}</td>{''.join(cells)}<td>{r['n_phrases']}</td></tr>")
+    what = "ours (paper)" if mode == "paper" else "ours; no published counterpart"
+    return (
+        f'<table id="{name}-{mode}" class="{name}"><thead><tr><th>model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody><caption>{esc(TITLES[name])}, <code>{mode}</code> mode, "
+        f"{what}. {esc(caption)}</caption></table>"
+    )
+
+
+def sample_html(s: SampleSet) -> str:
+    """A set's piano-roll grid and one audio player per rendered phrase."""
+    players = "".join(
+        f'<audio controls preload="auto" src="{esc(a)}" title="{esc(Path(a).stem)}"></audio>'
+        for a in s.audio
+    )
+    return (
+        f'<div class="set" id="set-{esc(s.name)}"><h3>{esc(s.label)}</h3>'
+        f'<img src="{esc(s.grid)}" alt="piano-rolls of {esc(s.label)}"><div>{players}</div></div>'
+    )
+
+
+def provenance_html(facts: dict[str, object], timings: list[tuple[str, float | None, str]]) -> str:
+    """The run's commit, params digest and data counts, then the per-stage wall times."""
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in facts.items())
+    stages = "".join(
+        f"<tr><td>{esc(n)}</td><td>{'–' if t is None else f'{t:.1f}'}</td><td>{esc(d)}</td></tr>"
+        for n, t, d in timings
+    )
+    return (
+        f'<table id="provenance"><tbody>{rows}</tbody></table>'
+        '<table id="timings"><thead><tr><th>stage</th><th>wall time (s)</th><th>device</th>'
+        f"</tr></thead><tbody>{stages}</tbody></table>"
+    )
+
+
+def page_html(
+    tables: dict[str, pd.DataFrame],
+    caption: str,
+    modes: list[str],
+    sets: list[SampleSet],
+    curves: dict[str, str],
+    provenance: str,
+) -> str:
+    """The whole page."""
+    parts = ["<h2>Tables</h2>"]
+    for name, table in tables.items():
+        parts += [table_html(table, name, mode, caption) for mode in modes]
+    parts.append(
+        "<h2>Samples</h2><p>Piano-rolls: one row and colour per track, four bars per "
+        "phrase. Audio: the first phrases of each set (pipeline/export/audio.py).</p>"
+    )
+    parts += [sample_html(s) for s in sets]
+    parts.append(
+        "<h2>Metric curves along training</h2><p>QN, PP, TD and EB of the fixed "
+        "monitoring batch against the <b>global step</b> (critic + generator updates; "
+        "log scale beyond 100), ours in red beside the original run in grey "
+        "(spec/reference_runs/training_progress; the paper's Figs. 9 and 11).</p>"
+    )
+    parts += [
+        f'<h3>{esc(run)}</h3><img src="{esc(png)}" alt="curves of {esc(run)}">'
+        for run, png in curves.items()
+    ]
+    parts += ["<h2>Provenance</h2>", provenance]
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>BinaryMuseGAN reproduction: results</title>"
+        f"<style>{STYLE}</style></head><body><h1>BinaryMuseGAN reproduction: results of this "
+        f"run</h1>{''.join(parts)}</body></html>\n"
+    )

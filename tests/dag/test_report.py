@@ -1,0 +1,113 @@
+"""The results page in a real browser, and Snakemake's own report, after one tiny DAG run.
+
+One Snakemake run of the whole DAG on tiny params (module fixture) serves every test here:
+headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by selenium) opens
+``outputs/report/index.html`` from ``file://`` and checks what a user would see.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import pytest
+
+from tests.dag.dag_tools import BIN, run, scratch_repo
+from tests.dag.test_smoke import TINY
+
+pytestmark = pytest.mark.slow
+
+REPORT_TINY = {**TINY, "sample": {**TINY["sample"], "n_audio": 2}}
+N_TABLE1, N_TABLE2 = 9, 6  # rows: Table 1 models, Table 2 models
+N_SETS = 13  # the training data and 12 sample sets
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = scratch_repo(tmp_path_factory.mktemp("report"), REPORT_TINY)
+    run([str(BIN / "snakemake"), "--cores", "2"], root, timeout=1500)
+    return root
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail(
+            "chromium and chromium-driver are missing: apt-get install chromium chromium-driver"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--allow-file-access-from-files",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1300,2000",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    yield driver
+    driver.quit()
+
+
+WAIT_FOR_MEDIA = """
+const done = arguments[arguments.length - 1];
+const audios = Array.from(document.querySelectorAll('audio'));
+const loaded = a => new Promise(resolve => {
+  if (a.readyState >= 1) { resolve(); return; }
+  a.addEventListener('loadedmetadata', () => resolve(), {once: true});
+  a.addEventListener('error', () => resolve(), {once: true});
+  a.load();
+});
+Promise.all(audios.map(loaded))
+  .then(() => done(audios.map(a => [a.src, a.duration, a.error && a.error.code])));
+"""
+
+
+def test_page_in_headless_chromium(tiny_run, browser, tmp_path):
+    index = tiny_run / "outputs/report/index.html"
+    browser.set_script_timeout(60)
+    browser.get(index.as_uri())
+    media = browser.execute_async_script(WAIT_FOR_MEDIA)
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth]);"
+    )
+    rows = {
+        name: browser.execute_script(
+            f"return document.querySelectorAll('table.{name} tbody tr').length;"
+        )
+        for name in ("table1", "table2")
+    }
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    browser.save_screenshot(str(tmp_path / "report.png"))
+    assert not errors, errors
+    assert len(images) == N_SETS + 9, images  # a grid per set, a curve plot per run
+    assert all(width > 0 for _, _, width in images), images
+    assert len(media) == N_SETS * 2
+    assert all(duration > 0 and not code for _, duration, code in media), media
+    assert rows == {"table1": 2 * N_TABLE1, "table2": 2 * N_TABLE2}  # both metric modes
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    html = index.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def test_page_shows_the_tables_numbers(tiny_run):
+    html = (tiny_run / "outputs/report/index.html").read_text()
+    md = (tiny_run / "outputs/tables/table1.md").read_text()
+    training_row = next(line for line in md.splitlines() if line.startswith("| training data"))
+    for cell in training_row.strip("|").split("|")[1:4]:
+        assert cell.strip() in html
+    assert html.index('id="set-training_data"') < html.index('id="set-pretrain_proposed_bs"')
+
+
+def test_snakemake_report_builds(tiny_run):
+    run([str(BIN / "snakemake"), "--cores", "1", "--report", "report.zip"], tiny_run)
+    names = zipfile.ZipFile(tiny_run / "report.zip").namelist()
+    assert any(n.endswith("grid.png") for n in names)
+    assert any(n.endswith(".flac") for n in names)
+    assert any(n.endswith("index.html") and "outputs/report" in n for n in names)

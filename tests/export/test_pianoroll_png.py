@@ -1,0 +1,20 @@
+"""The piano-roll grid is in colour, one colour per track (pipeline/export/pianoroll_png.py)."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import numpy as np
+
+from pipeline.export.pianoroll_png import plot_phrase_grid, track_colour
+
+
+def test_each_track_is_drawn_in_its_own_colour(tmp_path):
+    phrases = np.zeros((1, 4, 96, 84, 3), dtype=bool)
+    phrases[0, :, :, 20:60, :] = True  # a big block in every track
+    path = tmp_path / "grid.png"
+    plot_phrase_grid(path, phrases, ["Drums", "Piano", "Guitar"])
+    pixels = matplotlib.image.imread(path)[..., :3].reshape(-1, 3)
+    for t in range(3):
+        colour = np.array(track_colour(t))
+        assert (np.abs(pixels - colour).max(axis=1) < 0.02).sum() > 500, t
+    assert len({track_colour(t) for t in range(8)}) == 8

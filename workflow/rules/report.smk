@@ -1,0 +1,39 @@
+# Stage report: one HTML page of the run (outputs/report/index.html), assets beside it.
+
+
+rule report:
+    input:
+        code=code("stages/report.py", "report", "export"),
+        reference_runs=config["paths"]["reference_runs"],
+        tables=[
+            "outputs/tables/table1.csv",
+            "outputs/tables/table2.csv",
+            "outputs/tables/table1.md",
+        ],
+        tensor="outputs/build_tensor/phrases.h5",
+        filter_report="outputs/filter/report.json",
+        build_report="outputs/build_tensor/report.json",
+        grids=expand("outputs/sample/{s}/grid.png", s=SAMPLE_SETS),
+        audio=expand("outputs/sample/{s}/audio", s=SAMPLE_SETS),
+        curves=expand("outputs/pretrain/{r}/monitor.csv", r=DISCRIMINATOR_RUNS)
+        + expand("outputs/train/{e}/monitor.csv", e=EXPERIMENTS),
+    output:
+        report(
+            directory("outputs/report"),
+            htmlindex="index.html",
+            caption="../report/page.rst",
+            category="Results page",
+        ),
+    log:
+        "logs/report.log",
+    params:
+        params_file=PARAMS_FILE,
+        values={k: config["sample"][k] for k in ("n_grid", "n_audio", "tempo")},
+        modes=config["metrics"]["modes"],
+    shell:
+        "python -m pipeline.stages.report --params {params.params_file}"
+        " --tables-dir outputs/tables --samples-dir outputs/sample --runs-dir outputs"
+        " --reference-runs {input.reference_runs} --logs-dir logs"
+        " --tensor {input.tensor}"
+        " --filter-report {input.filter_report} --build-report {input.build_report}"
+        " --out-dir outputs/report --log {log}"
