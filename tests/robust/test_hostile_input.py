@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -49,19 +48,26 @@ def _params(tmp: Path, source: str, phrases_per_song: int = 1) -> Path:
     return path
 
 
-def _run_measured(module: str, args: list[str]) -> tuple[subprocess.Popen, float, float]:
+# Runs a command and prints its peak RSS (kB) last. The launcher is a fresh, small process: a child
+# of pytest itself would report pytest's own peak as its ru_maxrss (Linux keeps it across exec).
+_LAUNCHER = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, s, u = os.wait4(p.pid, 0);"
+    " print(u.ru_maxrss, file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(s))"
+)
+
+
+def _run_measured(module: str, args: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
     """Run ``python -m module args``; return the process, wall seconds and peak RSS in MB."""
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", module, *args],
         cwd=REPO,
         env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc, time.monotonic() - start, usage.ru_maxrss / 1024
+    rss_kb = int(proc.stderr.strip().splitlines()[-1])
+    return proc, time.monotonic() - start, rss_kb / 1024
 
 
 def _filter(tmp: Path, source: str, root: Path, ids: dict[str, str]) -> tuple[dict, list[dict]]:
@@ -76,7 +82,7 @@ def _filter(tmp: Path, source: str, root: Path, ids: dict[str, str]) -> tuple[di
     ]
     proc, wall, rss = _run_measured("pipeline.stages.filter", args)
     print(f"filter on {source}: {wall:.1f} s, peak RSS {rss:.0f} MB")  # pytest -s: README figures
-    assert proc.returncode == 0, proc.stderr.read().decode()[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert wall < MAX_WALL_S and rss < MAX_RSS_MB, (wall, rss)
     with open(tmp / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -143,7 +149,7 @@ def test_build_tensor_refuses_them_from_a_manifest(tmp_path, lpd_tree):
         *("--tensor", str(tmp_path / "t.h5"), "--report", str(tmp_path / "r.json")),
     ]
     proc, wall, rss = _run_measured("pipeline.stages.build_tensor", args)
-    assert proc.returncode == 0, proc.stderr.read().decode()[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert wall < MAX_WALL_S and rss < MAX_RSS_MB, (wall, rss)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["songs_used"] == 1 and (tmp_path / "t.h5").is_file()
