@@ -1,4 +1,4 @@
-"""One local Snakemake run of the whole DAG on tiny params, for the SLURM and DVC-remote tests."""
+"""One local Snakemake run of the whole DAG on tiny params: the SLURM, DVC-remote, report tests."""
 
 from __future__ import annotations
 

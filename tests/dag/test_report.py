@@ -1,6 +1,7 @@
 """The results page in a real browser, and Snakemake's own report, after one tiny DAG run.
 
-One Snakemake run of the whole DAG on tiny params (module fixture) serves every test here:
+The session's local Snakemake run of the whole DAG on tiny params (``local_run``, conftest.py)
+serves every test here:
 headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by selenium) opens
 ``outputs/report/index.html`` from ``file://`` and checks what a user would see.
 """
@@ -12,21 +13,19 @@ import zipfile
 
 import pytest
 
-from tests.dag.dag_tools import BIN, run, scratch_repo
+from tests.dag.dag_tools import BIN, run
 from tests.dag.test_smoke import TINY
 
 pytestmark = pytest.mark.slow
 
-REPORT_TINY = {**TINY, "sample": {**TINY["sample"], "n_audio": 2}}
+N_AUDIO = TINY["sample"]["n_audio"]  # audio files per set
 N_TABLE1, N_TABLE2 = 9, 6  # rows: Table 1 models, Table 2 models
 N_SETS = 13  # the training data and 12 sample sets
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = scratch_repo(tmp_path_factory.mktemp("report"), REPORT_TINY)
-    run([str(BIN / "snakemake"), "--cores", "2"], root, timeout=1500)
-    return root
+def tiny_run(local_run):
+    return local_run
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,7 @@ def test_page_in_headless_chromium(tiny_run, browser, tmp_path):
     assert not errors, errors
     assert len(images) == N_SETS + 9, images  # a grid per set, a curve plot per run
     assert all(width > 0 for _, _, width in images), images
-    assert len(media) == N_SETS * 2
+    assert len(media) == N_SETS * N_AUDIO
     assert all(duration > 0 and not code for _, duration, code in media), media
     assert rows == {"table1": 2 * N_TABLE1, "table2": 2 * N_TABLE2}  # both metric modes
     assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -35,6 +35,7 @@ TINY = {
         "batch_size": 4,
         "n_midi": 1,
         "n_grid": 2,
+        "n_audio": 2,
     },
 }
 # What depends on train.n_iterations_end2end, and nothing else.
