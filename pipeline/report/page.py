@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.stages.tables import METRICS, TITLES, fmt
+from pipeline.stages.tables import METRICS, TITLES, row_cells
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
@@ -46,12 +46,7 @@ def table_html(table: pd.DataFrame, name: str, mode: str, caption: str) -> str:
     head = "".join(f"<th>{m}</th>" for m in METRICS) + "<th>phrases</th>"
     body = []
     for _, r in rows.iterrows():
-        cells = []
-        for short in METRICS:
-            cell = fmt(r[f"ours_{short}"])
-            if mode == "paper":
-                cell += f" ({fmt(r[f'paper_{short}'])})"
-            cells.append(f"<td>{esc(cell)}</td>")
+        cells = [f"<td>{esc(cell)}</td>" for cell in row_cells(r, mode)]
         body.append(f"<tr><td>{esc(r['model'])}</td>{''.join(cells)}<td>{r['n_phrases']}</td></tr>")
     what = "ours (paper)" if mode == "paper" else "ours; no published counterpart"
     return (

@@ -81,6 +81,17 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def row_cells(row: pd.Series, mode: str) -> list[str]:
+    """QN, PP, TD cells of one table row: ``ours (paper)`` in paper mode, ``ours`` otherwise."""
+    cells = []
+    for short in METRICS:
+        cell = fmt(row[f"ours_{short}"])
+        if mode == "paper":
+            cell += f" ({fmt(row[f'paper_{short}'])})"
+        cells.append(cell)
+    return cells
+
+
 def read_metrics(metrics_dir: Path, sample_set: str) -> dict:
     """The ``metrics.json`` of one sample set (both modes); a damaged file is a ``DataError``."""
     path = metrics_dir / sample_set / "metrics.json"
@@ -151,13 +162,7 @@ def to_markdown(table: pd.DataFrame, title: str, mode: str, caption: str) -> str
         heading = f"### {title} — `musical` mode (the metrics as the paper's text defines them)"
     lines = [heading, "", "| model | QN | PP | TD | phrases |", "|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        cells = []
-        for short in METRICS:
-            cell = fmt(r[f"ours_{short}"])
-            if mode == "paper":
-                cell += f" ({fmt(r[f'paper_{short}'])})"
-            cells.append(cell)
-        lines.append(f"| {r['model']} | {' | '.join(cells)} | {r['n_phrases']} |")
+        lines.append(f"| {r['model']} | {' | '.join(row_cells(r, mode))} | {r['n_phrases']} |")
     lines += ["", caption, ""]
     return "\n".join(lines)
 

@@ -43,7 +43,7 @@ def env() -> dict[str, str]:
     return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
-def run(cmd: list[str], cwd: Path, timeout: float = 1200) -> str:
+def run(cmd: list[str], cwd: Path, timeout: float = 3600) -> str:
     """Run ``cmd`` in ``cwd``; return its stdout+stderr, failing loudly with them on error."""
     proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
