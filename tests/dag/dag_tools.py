@@ -20,6 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 BIN = Path(sys.executable).parent  # the virtualenv's bin/: python, dvc, snakemake
 
+# Stage instances of the whole DAG (both tools; test_dag_parity checks they agree): 9 trainings,
+# 12 sample sets, 13 evaluations, filter, build_tensor, tables and report.
+N_JOBS = 38
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.invalid",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dag.dag_tools import dvc_jobs, scratch_repo, snakemake_jobs
+from tests.dag.dag_tools import N_JOBS, dvc_jobs, scratch_repo, snakemake_jobs
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def test_same_stage_instances(both):
     assert set(dvc) == set(smk)
     # 2 data stages, 3 stage-one runs, 6 experiments, 12 sample sets, 13 evaluations, 1 tables,
     # 1 report
-    assert len(dvc) == 38
+    assert len(dvc) == N_JOBS
     assert "report" in dvc
 
 

@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.dag.dag_tools import BIN, REPO, output_files, parse_snakemake_jobs, run, scratch_repo
+from tests.dag.dag_tools import (
+    BIN,
+    N_JOBS,
+    REPO,
+    output_files,
+    parse_snakemake_jobs,
+    run,
+    scratch_repo,
+)
 from tests.dag.test_smoke import TINY
 
 pytestmark = pytest.mark.slow
@@ -115,7 +123,7 @@ def test_every_job_went_through_sbatch(slurm_run, records):
     root, output = slurm_run
     jobs = parse_snakemake_jobs(output)
     submitted = SUBMITTED.findall(output)
-    assert len(jobs) == 37 and len(submitted) == len(jobs) == len(records)
+    assert len(jobs) == N_JOBS and len(submitted) == len(jobs) == len(records)
     # one run: the plugin names every job after the run's id, and each ran in the scratch repo
     assert len({r["JobName"] for r in records}) == 1
     assert {r["WorkDir"] for r in records} == {str(root)}

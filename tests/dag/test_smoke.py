@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.dag.dag_tools import BIN, parse_snakemake_jobs, run, scratch_repo, write_params
+from tests.dag.dag_tools import BIN, N_JOBS, parse_snakemake_jobs, run, scratch_repo, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,7 @@ END2END_DOWNSTREAM = {
     "evaluate@end2end_dbn",
     "evaluate@end2end_sbn",
     "tables",
+    "report",
 }
 
 
@@ -70,7 +71,7 @@ def ran_snakemake_jobs(output: str) -> set[str]:
 def test_dvc_runs_everything_then_nothing(tmp_path):
     root = scratch_repo(tmp_path, TINY)
     first = dvc(root, "repro")
-    assert len(ran_dvc_stages(first)) == 37
+    assert len(ran_dvc_stages(first)) == N_JOBS
     table = (root / "outputs/tables/table1.md").read_text()
     assert "training data" in table and "`paper` mode" in table and "`musical` mode" in table
 
@@ -89,7 +90,7 @@ def test_dvc_runs_everything_then_nothing(tmp_path):
 def test_snakemake_runs_everything_then_nothing(tmp_path):
     root = scratch_repo(tmp_path, TINY)
     first = snakemake(root)
-    assert len(ran_snakemake_jobs(first)) == 37
+    assert len(ran_snakemake_jobs(first)) == N_JOBS
     assert (root / "outputs/tables/table2.md").is_file()
 
     second = snakemake(root)
