@@ -45,6 +45,9 @@ def training_set(tensor: Path, n_grid: int, n_audio: int, tempo: float, assets: 
     write_audio_files(assets / "audio", phrases[:n_audio], tracks, lowest, resolution, tempo)
 
 
+AUDIO_GLOB = "sample_*.flac"  # the files write_audio_files renders
+
+
 def copy_set(sample_dir: Path, assets: Path) -> None:
     """A sample set's grid and audio files, copied beside the page."""
     for needed in (sample_dir / "grid.png", sample_dir / "audio"):
@@ -52,7 +55,11 @@ def copy_set(sample_dir: Path, assets: Path) -> None:
             raise FileNotFoundError(f"{needed}: missing; run the sample stage first")
     assets.mkdir(parents=True, exist_ok=True)
     shutil.copy2(sample_dir / "grid.png", assets / "grid.png")
-    shutil.copytree(sample_dir / "audio", assets / "audio", dirs_exist_ok=True)
+    # Only the rendered files: a folder output may also hold a tool's marker (Snakemake's empty
+    # .snakemake_timestamp), which the page must not offer as audio.
+    (assets / "audio").mkdir(exist_ok=True)
+    for path in sorted((sample_dir / "audio").glob(AUDIO_GLOB)):
+        shutil.copy2(path, assets / "audio" / path.name)
 
 
 def sample_sets(params: Params, tensor: Path, samples_dir: Path, out_dir: Path) -> list:
@@ -65,7 +72,9 @@ def sample_sets(params: Params, tensor: Path, samples_dir: Path, out_dir: Path) 
             training_set(tensor, cfg.n_grid, cfg.n_audio, cfg.tempo, assets)
         else:
             copy_set(samples_dir / name, assets)
-        audio = sorted(p.relative_to(out_dir).as_posix() for p in (assets / "audio").glob("*"))
+        audio = sorted(
+            p.relative_to(out_dir).as_posix() for p in (assets / "audio").glob(AUDIO_GLOB)
+        )
         out.append(page.SampleSet(name, label, f"assets/{name}/grid.png", audio))
     return out
 
