@@ -34,7 +34,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # h5py raises RuntimeError when its flush fails
         if is_disk_full(error):  # name the output, not the temporary file (HDF5 names neither)
             raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
         raise
@@ -42,9 +42,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def is_disk_full(error: OSError) -> bool:
+def is_disk_full(error: Exception) -> bool:
     """ENOSPC or EDQUOT, as the OS reports it or as HDF5 words it."""
-    return error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(error)
+    code = getattr(error, "errno", None)
+    return code in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(error)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -16,7 +16,8 @@ from tests.robust.test_hostile_input import _params
 from tests.training.conftest import make_phrase_file
 
 LPD = SHARED / "data" / "lpd" / "lpd_cleansed"
-DISK = "256k"  # the tensor of 20 songs needs about 1 MB
+DISK = "256k"  # smaller than the tensor of SONGS songs (about 0.7 MB with Zstandard chunks)
+SONGS = 100
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_full_disk_keeps_the_previous_tensor(tmp_path, small_disk):
     with open(manifest, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["msd_id", "md5", "source", "path"])
-        for rel in list(lpd.find_npz_files(LPD))[:20]:
+        for rel in list(lpd.find_npz_files(LPD))[:SONGS]:
             song = lpd.parse_lpd_path(rel)
             writer.writerow([song.msd_id, song.md5, "lpd", rel])
     args = [
