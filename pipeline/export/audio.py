@@ -15,7 +15,6 @@ release tail (``RELEASE_TAIL_S``) in which the last notes ring out. It is peak-n
 
 from __future__ import annotations
 
-import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,9 +42,9 @@ def soundfont_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=2)
 def synthesizer(sample_rate: int = SAMPLE_RATE) -> Any:
-    """One loaded synthesizer per sample rate (loading the SoundFont takes a moment)."""
+    """A new synthesizer (about 6 ms): one per phrase, since a synthesizer keeps state between
+    renders that changes later output slightly (see render_phrase)."""
     return symusic.Synthesizer(str(soundfont_path()), sample_rate=sample_rate, quality=4)
 
 
@@ -142,7 +141,14 @@ def render_phrase(
     frames = n_frames(phrase.shape[0] * phrase.shape[1], resolution, tempo, sample_rate)
     if score.note_num() == 0:
         return np.zeros(frames, dtype=np.float32)
-    stereo = np.asarray(synthesizer(sample_rate).render(score, stereo=True))
+    synth = synthesizer(sample_rate)
+    # symusic's output differs slightly (about 1e-3 in a few samples) with what its synthesizer
+    # rendered before, and the first render of a new synthesizer with the CPUs the process may
+    # use. A new synthesizer per phrase, warmed up by one render of the same phrase, removes
+    # both; a rare difference of the same size remains (about one render in eight here), from
+    # symusic itself, so audio files are the one output that is not byte-identical between runs.
+    synth.render(score, stereo=True)
+    stereo = np.asarray(synth.render(score, stereo=True))
     # the SoundFont's voices are centred: average the channels, half the file size
     return normalise(fit_length(stereo.mean(axis=0), frames))
 

@@ -10,6 +10,7 @@ local ``snakemake --cores 2`` run on the same params (``local_run``).
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import re
 import shutil
@@ -17,7 +18,9 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import yaml
 
 from tests.dag.dag_tools import (
@@ -156,8 +159,13 @@ def test_tables_and_outputs_equal_the_local_run(slurm_run, local_run):
     assert "`paper` mode" in (root / "outputs/tables/table1.md").read_text()
     ours, local = output_files(root), output_files(local_run)
     assert set(ours) == set(local)
-    # The results page records each run's provenance (stage wall times, device): the one output
-    # that is not deterministic. Its assets (grids, audio) are compared like everything else.
+    # Two outputs are not deterministic: the results page records each run's provenance (stage
+    # wall times, device), and symusic's audio differs now and then by about 1e-3 in a few
+    # samples (pipeline/export/audio.py); the audio is compared decoded, within a tolerance.
     provenance = "outputs/report/index.html"
     different = sorted(p for p in ours if ours[p] != local[p] and p != provenance)
-    assert not different
+    audio = [p for p in different if p.endswith(".flac")]
+    assert not set(different) - set(audio)
+    for path in audio:
+        a, b = (soundfile.read(io.BytesIO(files[path]))[0] for files in (ours, local))
+        assert len(a) == len(b) and np.max(np.abs(a - b)) < 1e-2, path
