@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from pipeline.config import Params, as_dict
-from pipeline.data.phrase_check import PhraseFileError, validate_phrase_file
+from pipeline.data.phrase_check import PhraseFileError, PhraseFileInfo, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.training import checkpoint as ck
@@ -75,9 +75,9 @@ def _resolved(params: Params, run: dict[str, Any], device: torch.device, digests
     }
 
 
-def check_model_shape(tensor: Path) -> None:
+def check_model_shape(tensor: Path, info: PhraseFileInfo) -> None:
     """The networks make and judge phrases of 4 bars x 96 steps x 84 pitches (spec 2)."""
-    shape = validate_phrase_file(tensor).phrase_shape
+    shape = info.phrase_shape
     if shape[:3] != MODEL_PHRASE:
         raise PhraseFileError(
             f"{tensor}: phrases of {shape[:3]} (bars, steps, pitches); "
@@ -101,8 +101,9 @@ def _prepare(params: Params, stage: str, name: str, tensor: Path, pretrained: Pa
     device = pick_device(params.optim.device)
     if device.type != "cuda" and (params.optim.bf16 or params.optim.compile):
         log.warning("optim.bf16 / optim.compile apply on CUDA only; ignored on %s", device.type)
-    tracks = validate_phrase_file(tensor).track_names
-    check_model_shape(tensor)
+    info = validate_phrase_file(tensor)
+    check_model_shape(tensor, info)
+    tracks = info.track_names
     source = ck.load_checkpoint(pretrained) if pretrained is not None else None
     if source is not None and pretrained is not None:
         check_tracks(source, pretrained, tracks, tensor)
