@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +66,10 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 def test_snakemake_is_refused_while_dvc_trains(tmp_path):
+    """DVC holds the checkout while its pretrain stage runs; Snakemake, forced to build the same
+    checkpoint meanwhile, is refused. The DVC process group is paused (SIGSTOP) from the moment
+    its stage holds the lock until Snakemake has answered, so that a fast machine cannot finish
+    the tiny training first and leave nothing to test."""
     root = scratch_repo(tmp_path, TINY)
     dvc = subprocess.Popen(
         [str(BIN / "dvc"), "repro", "pretrain@proposed"],
@@ -72,18 +78,39 @@ def test_snakemake_is_refused_while_dvc_trains(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, paused and resumed as one
     )
-    log = root / "logs" / "pretrain" / "proposed.log"
-    _wait_for(lambda: log.exists() or dvc.poll() is not None, 600, "the pretrain stage")
+    lock = root / LOCK_NAME
+
+    def dvc_holds_the_lock() -> bool:
+        try:
+            return json.loads(lock.read_text())["tool"] == "dvc"
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def pretrain_started() -> bool:
+        return dvc_holds_the_lock() and "pipeline.stages.pretrain" in _stage_commands(dvc.pid)
+
+    _wait_for(lambda: pretrain_started() or dvc.poll() is not None, 600, "the pretrain stage")
     assert dvc.poll() is None, "dvc finished before snakemake could start; nothing was tested"
-    snake = subprocess.run(
-        [str(BIN / "snakemake"), "--cores", "1", "outputs/pretrain/proposed/checkpoint.pt"],
-        cwd=root,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    os.killpg(dvc.pid, signal.SIGSTOP)
+    try:
+        snake = subprocess.run(
+            [
+                str(BIN / "snakemake"),
+                "--cores",
+                "1",
+                "--force",
+                "outputs/pretrain/proposed/checkpoint.pt",
+            ],
+            cwd=root,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        os.killpg(dvc.pid, signal.SIGCONT)
     dvc_out, _ = dvc.communicate(timeout=900)
     assert dvc.returncode == 0, dvc_out[-4000:]
     snake_out = snake.stdout + snake.stderr
@@ -92,3 +119,22 @@ def test_snakemake_is_refused_while_dvc_trains(tmp_path):
     # DVC's record agrees with the files: nothing of the refused run changed them
     status = run([str(BIN / "dvc"), "status", "pretrain@proposed"], root)
     assert "up to date" in status, status
+
+
+def _stage_commands(root_pid: int) -> str:
+    """The command lines of ``root_pid``'s descendants, joined (Linux ``/proc``)."""
+    parent, args = {}, {}
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            args[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        parent[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        children = [child for child, ppid in parent.items() if ppid == pid]
+        found += [args[child] for child in children]
+        todo += children
+    return "\n".join(found)
