@@ -157,3 +157,21 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int = SAMPLE_R
     """Write mono ``audio`` as 16-bit FLAC at ``path`` (atomically)."""
     with atomic_path(Path(path)) as tmp:
         soundfile.write(tmp, audio, sample_rate, format=FORMAT, subtype="PCM_16")
+
+
+def write_audio_files(
+    audio_dir: Path,
+    phrases: np.ndarray,
+    tracks: TrackInfo,
+    lowest_pitch: int,
+    resolution: int,
+    tempo: float,
+) -> list[Path]:
+    """Render each phrase to ``audio_dir/sample_<i>.flac``; the folder exists even when empty."""
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, phrase in enumerate(phrases):
+        path = audio_dir / f"sample_{i:03d}.flac"
+        write_audio(path, render_phrase(phrase, tracks, lowest_pitch, resolution, tempo))
+        paths.append(path)
+    return paths

@@ -39,7 +39,7 @@ from pipeline.data.phrase_file import (
     read_track_info,
     write_phrase_file,
 )
-from pipeline.export.audio import render_phrase, write_audio
+from pipeline.export.audio import write_audio_files
 from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
@@ -146,24 +146,6 @@ def write_previews(
         write_midi(midi_dir / f"sample_{i:03d}.mid", phrase, tracks, lowest, resolution, cfg.tempo)
     audio = first[: cfg.n_audio]
     write_audio_files(out_dir / "audio", audio, tracks, lowest, resolution, cfg.tempo)
-
-
-def write_audio_files(
-    audio_dir: Path,
-    phrases: np.ndarray,
-    tracks: TrackInfo,
-    lowest_pitch: int,
-    resolution: int,
-    tempo: float,
-) -> list[Path]:
-    """Render each phrase to ``audio_dir/sample_<i>.flac``; the folder exists even when empty."""
-    audio_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, phrase in enumerate(phrases):
-        path = audio_dir / f"sample_{i:03d}.flac"
-        write_audio(path, render_phrase(phrase, tracks, lowest_pitch, resolution, tempo))
-        paths.append(path)
-    return paths
 
 
 def main(argv: list[str] | None = None) -> None:
