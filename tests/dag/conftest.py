@@ -1,7 +1,9 @@
-"""One local Snakemake run of the whole DAG on tiny params: the SLURM, DVC-remote, report tests."""
+"""One local Snakemake run of the whole DAG on tiny params, shared by the Snakemake smoke test
+and the SLURM, DVC-remote and report tests (each whole-DAG run costs minutes of the suite)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,17 +12,31 @@ from tests.dag.dag_tools import BIN, run, scratch_repo
 from tests.dag.test_smoke import TINY
 
 
+@dataclass(frozen=True)
+class SnakemakeRun:
+    root: Path
+    first: str  # the output of the run of the whole DAG
+    second: str  # the output of the same command run again at once
+
+
 @pytest.fixture(scope="session")
-def local_run(tmp_path_factory) -> Path:
-    """``snakemake --cores 2`` in a scratch repo, recorded for DVC and committed with its dvc.lock.
+def local_snakemake_run(tmp_path_factory) -> SnakemakeRun:
+    """``snakemake --cores 2`` twice in a scratch repo, then recorded for DVC and committed.
 
     ``dvc commit -f`` records Snakemake's outputs (DESIGN.md convention 6) and moves them into the
     DVC cache; committing dvc.lock is what a team sharing a run through a DVC remote does (the
     repository itself leaves dvc.lock uncommitted).
     """
     root = scratch_repo(tmp_path_factory.mktemp("local"), TINY)
-    run([str(BIN / "snakemake"), "--cores", "2"], root)
+    first = run([str(BIN / "snakemake"), "--cores", "2"], root)
+    second = run([str(BIN / "snakemake"), "--cores", "2"], root)
     run([str(BIN / "dvc"), "commit", "-f"], root)
     run(["git", "add", "dvc.lock"], root)
     run(["git", "commit", "-q", "-m", "a run on tiny params"], root)
-    return root
+    return SnakemakeRun(root, first, second)
+
+
+@pytest.fixture(scope="session")
+def local_run(local_snakemake_run) -> Path:
+    """The scratch repo of the shared local run."""
+    return local_snakemake_run.root

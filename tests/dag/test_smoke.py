@@ -1,8 +1,8 @@
 """The whole DAG, raw LPD files to tables, through both orchestrators on tiny params.
 
-Each tool runs in its own scratch copy of the repo (``tests/dag/dag_tools.py``): a full run
-produces the tables, a second run does nothing, and changing one training param reruns only the
-stages that depend on it.
+DVC runs in a scratch copy of the repo of its own (``tests/dag/dag_tools.py``), Snakemake's test
+reads the session's shared run (``conftest.py``): a full run produces the tables, a second run
+does nothing, and changing one training param reruns only the stages that depend on it.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from tests.dag.dag_tools import BIN, N_JOBS, parse_snakemake_jobs, run, scratch_
 pytestmark = pytest.mark.slow
 
 # Small enough for CI: the 497-song sample (50 alternative songs) instead of the default
-# lpd_alternative tree, one phrase per song, one iteration per model at batch 2, 4 samples per set.
+# lpd_alternative tree, one phrase per song, one iteration per model at batch 2 with a single
+# critic step (no burst: training is most of a whole-DAG run's time), 4 samples per set.
 TINY = {
     "paths": {"lpd_root": "../shared/data/lpd/lpd_cleansed"},
     "build_tensor": {"phrases_per_song": 1},
     "optim": {
         "n_critic": 1,
-        "n_critic_burst": 2,
+        "n_critic_burst": 1,
         "burst_first_iterations": 1,
         "monitor_every": 1,
         "snapshot_every": 1,
@@ -87,15 +88,18 @@ def test_dvc_runs_everything_then_nothing(tmp_path):
     assert {"train@end2end_dbn", "train@end2end_sbn"} <= ran_dvc_stages(third)
 
 
-def test_snakemake_runs_everything_then_nothing(tmp_path):
-    root = scratch_repo(tmp_path, TINY)
-    first = snakemake(root)
-    assert len(ran_snakemake_jobs(first)) == N_JOBS
+def test_snakemake_runs_everything_then_nothing(local_snakemake_run):
+    # the session's shared run (conftest.py): the whole DAG, then the same command again
+    root = local_snakemake_run.root
+    assert len(ran_snakemake_jobs(local_snakemake_run.first)) == N_JOBS
     assert (root / "outputs/tables/table2.md").is_file()
+    assert "Nothing to be done" in local_snakemake_run.second
 
-    second = snakemake(root)
-    assert "Nothing to be done" in second
-
-    write_params(root, {"train": {"n_iterations_end2end": 2}})
-    planned = snakemake(root, "-n")
+    # a dry run only: the shared run's params are put back for the other modules that use it
+    params = (root / "params.yaml").read_bytes()
+    try:
+        write_params(root, {"train": {"n_iterations_end2end": 2}})
+        planned = snakemake(root, "-n")
+    finally:
+        (root / "params.yaml").write_bytes(params)
     assert ran_snakemake_jobs(planned) == END2END_DOWNSTREAM
