@@ -33,6 +33,9 @@ TRACK_COLOURS = [
 ]
 
 
+LABEL_INCHES = 1.0  # room left of the grid for the longest bmusegan8 label, "Synth Lead"
+
+
 def track_colour(index: int) -> tuple[float, float, float]:
     """The RGB colour of track ``index``."""
     return to_rgb(TRACK_COLOURS[index % len(TRACK_COLOURS)])
@@ -48,9 +51,8 @@ def coloured_roll(roll: np.ndarray, colour: tuple[float, float, float]) -> np.nd
 def plot_phrase_grid(path: str | Path, phrases: np.ndarray, track_names: list[str]) -> None:
     """Save ``phrases`` (n, bars, steps, pitches, tracks) as a PNG grid at ``path``."""
     n, n_bars, n_steps, n_pitches, n_tracks = phrases.shape
-    fig, axes = plt.subplots(
-        n_tracks, n, figsize=(2.6 * n + 0.8, 0.75 * n_tracks + 0.4), squeeze=False
-    )
+    width = 2.6 * n + LABEL_INCHES + 0.1
+    fig, axes = plt.subplots(n_tracks, n, figsize=(width, 0.75 * n_tracks + 0.4), squeeze=False)
     for col in range(n):
         for row in range(n_tracks):
             ax = axes[row, col]
@@ -77,7 +79,8 @@ def plot_phrase_grid(path: str | Path, phrases: np.ndarray, track_names: list[st
                     color=colour,
                 )
         axes[0, col].set_title(f"sample {col}", fontsize=8)
-    fig.subplots_adjust(left=0.1, right=0.99, top=0.93, bottom=0.02, wspace=0.05, hspace=0.08)
+    left = LABEL_INCHES / width  # the same room for the labels whatever the number of columns
+    fig.subplots_adjust(left=left, right=0.99, top=0.93, bottom=0.02, wspace=0.05, hspace=0.08)
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)

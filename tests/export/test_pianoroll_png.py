@@ -18,3 +18,13 @@ def test_each_track_is_drawn_in_its_own_colour(tmp_path):
         colour = np.array(track_colour(t))
         assert (np.abs(pixels - colour).max(axis=1) < 0.02).sum() > 500, t
     assert len({track_colour(t) for t in range(8)}) == 8
+
+
+def test_the_longest_track_label_fits_in_the_image(tmp_path):
+    # a clipped label would touch the image's left edge ("ynth Lead" did with one column)
+    names = ["Drums", "Piano", "Guitar", "Bass", "Ensemble", "Reed", "Synth Lead", "Synth Pad"]
+    for n in (1, 2, 6):
+        path = tmp_path / f"grid{n}.png"
+        plot_phrase_grid(path, np.zeros((n, 4, 96, 84, 8), dtype=bool), names)
+        left_edge = matplotlib.image.imread(path)[:, :3, :3]
+        assert left_edge.min() > 0.99, n  # white: nothing drawn there
