@@ -16,9 +16,9 @@ from tests.dag.dag_tools import BIN, N_JOBS, parse_snakemake_jobs, run, scratch_
 pytestmark = pytest.mark.slow
 
 # Small enough for CI: the 497-song sample (50 alternative songs) instead of the default
-# lpd_alternative tree, one phrase per song, one iteration per model at batch 2 with a single
-# critic step (no burst), 4 samples per set and audio of one (a dense phrase of an untrained
-# model takes seconds to synthesize).
+# lpd_alternative tree, one phrase per song, one iteration per model at batch 1 with a single
+# critic step (training is most of a whole-DAG run), 2 samples per set and audio of one (a dense
+# phrase of an untrained model takes seconds to synthesize).
 TINY = {
     "paths": {"lpd_root": "../shared/data/lpd/lpd_cleansed"},
     "build_tensor": {"phrases_per_song": 1},
@@ -29,12 +29,12 @@ TINY = {
         "monitor_every": 1,
         "snapshot_every": 1,
     },
-    "pretrain": {"batch_size": 2, "n_iterations": 1},
-    "train": {"batch_size": 2, "n_iterations": 1, "n_iterations_end2end": 1},
+    "pretrain": {"batch_size": 1, "n_iterations": 1},
+    "train": {"batch_size": 1, "n_iterations": 1, "n_iterations_end2end": 1},
     "sample": {
-        "n_phrases_pretrain": 4,
-        "n_phrases_binary": 4,
-        "batch_size": 4,
+        "n_phrases_pretrain": 2,
+        "n_phrases_binary": 2,
+        "batch_size": 2,
         "n_midi": 1,
         "n_grid": 2,
         "n_audio": 1,
