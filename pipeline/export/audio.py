@@ -141,14 +141,13 @@ def render_phrase(
     frames = n_frames(phrase.shape[0] * phrase.shape[1], resolution, tempo, sample_rate)
     if score.note_num() == 0:
         return np.zeros(frames, dtype=np.float32)
-    synth = synthesizer(sample_rate)
-    # symusic's output differs slightly (about 1e-3 in a few samples) with what its synthesizer
-    # rendered before, and the first render of a new synthesizer with the CPUs the process may
-    # use. A new synthesizer per phrase, warmed up by one render of the same phrase, removes
-    # both; a rare difference of the same size remains (about one render in eight here), from
-    # symusic itself, so audio files are the one output that is not byte-identical between runs.
-    synth.render(score, stereo=True)
-    stereo = np.asarray(synth.render(score, stereo=True))
+    # A new synthesizer per phrase: one that rendered before renders slightly differently
+    # (about 1e-3 in a few samples). A rare difference of that size remains between runs, from
+    # symusic itself, so audio files are the one output that is not byte-identical between runs
+    # (tests compare them decoded, within 1e-2). A warm-up render of the same phrase, tried
+    # against it, doubled the cost and changed nothing measurable: 15 renders in separate
+    # processes on 1 and 2 CPUs gave identical bytes with and without it.
+    stereo = np.asarray(synthesizer(sample_rate).render(score, stereo=True))
     # the SoundFont's voices are centred: average the channels, half the file size
     return normalise(fit_length(stereo.mean(axis=0), frames))
 
