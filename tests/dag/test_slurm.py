@@ -86,14 +86,16 @@ def fit_profile_to_this_node(root: Path) -> None:
 def slurm_run(cluster, tmp_path_factory) -> tuple[Path, str]:
     root = scratch_repo(tmp_path_factory.mktemp("slurm"), TINY)
     fit_profile_to_this_node(root)
-    # A short first status check: tiny jobs end in seconds (the profile's 40 s suits real ones).
+    # Frequent status checks: tiny jobs end in seconds, and the plugin waits this long before
+    # each check while jobs finish (the profile's 40 s suits real ones; with 10 s the cores sat
+    # idle between the DAG's levels).
     output = run(
         [
             str(BIN / "snakemake"),
             "--workflow-profile",
             "profiles/slurm",
             "--slurm-init-seconds-before-status-checks",
-            "10",
+            "3",
         ],
         root,
     )
