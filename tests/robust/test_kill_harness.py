@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.dag.dag_tools import N_JOBS, REPO, dvc_jobs
-from tests.robust.kill_harness import KILLED, PROVENANCE, dag_order, harness, same_file, table
+from tests.dag.dag_tools import N_JOBS, PROVENANCE, REPO, dvc_jobs, same_file
+from tests.robust.kill_harness import KILLED, dag_order, harness, table
 
 
 def test_the_dag_order_puts_every_stage_after_what_it_reads():
