@@ -84,6 +84,10 @@ class Refiner(nn.Module):
         self.private = nn.ModuleList(PrivateRefiner(norm) for _ in range(n_tracks))
         self.neuron = BinaryNeuron(neuron, estimator)
         init_weights_(self)
+        # Weights in channels-last layout make PyTorch's CPU convolution (oneDNN) run the
+        # 64-channel layers in that layout too: the refiner's forward and backward take about half
+        # the time (benchmarks/RESULTS.md), with the same values up to float rounding (~1e-7).
+        self.to(memory_format=torch.channels_last_3d)
 
     def preactivation(self, x: torch.Tensor) -> torch.Tensor:
         """h2, the input of the binary neuron: (B, 4, 96, 84, T) -> (B, T, 4, 96, 84)."""
