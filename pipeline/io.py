@@ -1,7 +1,8 @@
 """Small file helpers shared by every stage: atomic writes and JSON.
 
 DESIGN.md convention 4: an output is written to a temporary file in the same folder and renamed
-into place, so a killed stage never leaves a half-written file that looks complete.
+into place, so a killed stage never leaves a half-written file that looks complete. A folder
+output (MIDI files, audio, curve plots, the results page) is written the same way, as a whole.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import errno
 import glob
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole.
+
+    A killed stage leaves the folder output complete (the previous one) or absent, never half
+    filled; the temporary folders it leaves are removed by the next run.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        # mkdtemp creates the folder 0700; give the output the permissions a plain mkdir would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        if path.exists():
+            # a folder cannot be renamed onto a non-empty one: move the old one aside first
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def is_disk_full(error: Exception) -> bool:

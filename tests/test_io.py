@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -20,7 +24,7 @@ from pipeline.data.phrase_file import (
     read_track_info,
     write_phrase_file,
 )
-from pipeline.io import atomic_path, write_json
+from pipeline.io import atomic_dir, atomic_path, write_json
 
 TRACKS = TrackInfo(["Drums", "Piano"], [0, 0], [True, False])
 
@@ -33,6 +37,62 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_dir_replaces_the_folder_whole(tmp_path):
+    target = tmp_path / "midi"
+    target.mkdir()
+    (target / "old.mid").write_text("old")
+    with atomic_dir(target) as tmp:
+        assert tmp.parent == tmp_path and list(tmp.iterdir()) == []
+        (tmp / "new.mid").write_text("new")
+        assert (target / "old.mid").is_file()  # the old folder stays until the new one is done
+    assert [p.name for p in target.iterdir()] == ["new.mid"]
+    assert [p.name for p in tmp_path.iterdir()] == ["midi"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
+
+
+def test_atomic_dir_leaves_the_old_folder_on_failure(tmp_path):
+    target = tmp_path / "audio"
+    target.mkdir()
+    (target / "a.flac").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a.flac").write_text("half")
+        raise RuntimeError("failed")
+    assert (target / "a.flac").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["audio"]
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from pipeline.io import atomic_dir
+with atomic_dir(Path(sys.argv[1])) as tmp:
+    (tmp / "first.png").write_text("written")
+    print("half", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_writer_leaves_no_folder_and_the_next_run_clears_its_leftovers(tmp_path):
+    target = tmp_path / "curves"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline() == "half\n"  # one file written, the folder not finished
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert not target.exists()  # absent, not half filled
+    assert len([p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]) == 1
+    with atomic_dir(target) as tmp:
+        (tmp / "done.png").write_text("complete")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves"]
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def test_write_json_replaces_atomically(tmp_path):

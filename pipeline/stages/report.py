@@ -20,7 +20,7 @@ from pipeline.config import Params
 from pipeline.data.phrase_file import read_attrs, read_phrases, read_track_info
 from pipeline.export.audio import write_audio_files
 from pipeline.export.pianoroll_png import plot_phrase_grid
-from pipeline.io import write_text
+from pipeline.io import atomic_dir, write_text
 from pipeline.report import curves, page, provenance
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.stages.tables import TABLE1, TABLE2
@@ -101,7 +101,23 @@ def run(
     out_dir: Path,
 ) -> Path:
     """Write ``out_dir/index.html`` and its assets; ``dirs`` holds tables, samples, runs,
-    reference and logs folders."""
+    reference and logs folders. The folder is written whole (``atomic_dir``): a killed run
+    leaves the previous page or none."""
+    with atomic_dir(out_dir) as tmp:
+        write_page(params, params_path, dirs, tensor, reports, tmp)
+    log.info("wrote %s", out_dir / "index.html")
+    return out_dir / "index.html"
+
+
+def write_page(
+    params: Params,
+    params_path: Path,
+    dirs: dict[str, Path],
+    tensor: Path,
+    reports: tuple[Path, Path],
+    out_dir: Path,
+) -> None:
+    """The page and its assets, written into ``out_dir`` (the temporary folder of ``run``)."""
     tables, caption = read_tables(dirs["tables"])
     sets = sample_sets(params, tensor, dirs["samples"], out_dir)
     pngs = curves.write_curves(dirs["runs"], dirs["reference"], out_dir / "assets" / "curves")
@@ -114,8 +130,7 @@ def run(
     rel = {run: p.relative_to(out_dir).as_posix() for run, p in pngs.items()}
     index = out_dir / "index.html"
     write_text(index, page.page_html(tables, caption, params.metrics.modes, sets, rel, prov))
-    log.info("wrote %s (%d sample sets, %d curve plots)", index, len(sets), len(pngs))
-    return index
+    log.info("%d sample sets, %d curve plots", len(sets), len(pngs))
 
 
 def main() -> None:

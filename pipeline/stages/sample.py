@@ -42,6 +42,7 @@ from pipeline.data.phrase_file import (
 from pipeline.export.audio import write_audio_files
 from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
+from pipeline.io import atomic_dir
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device
@@ -140,12 +141,13 @@ def write_previews(
     """The PNG grid, the MIDI files and the audio of the first phrases of a sample set."""
     plot_phrase_grid(out_dir / "grid.png", first[: cfg.n_grid], tracks.names)
     lowest, resolution = int(attrs["lowest_pitch"]), int(attrs["resolution"])
-    midi_dir = out_dir / "midi"
-    midi_dir.mkdir(parents=True, exist_ok=True)
-    for i, phrase in enumerate(first[: cfg.n_midi]):
-        write_midi(midi_dir / f"sample_{i:03d}.mid", phrase, tracks, lowest, resolution, cfg.tempo)
-    audio = first[: cfg.n_audio]
-    write_audio_files(out_dir / "audio", audio, tracks, lowest, resolution, cfg.tempo)
+    with atomic_dir(out_dir / "midi") as midi_dir:
+        for i, phrase in enumerate(first[: cfg.n_midi]):
+            path = midi_dir / f"sample_{i:03d}.mid"
+            write_midi(path, phrase, tracks, lowest, resolution, cfg.tempo)
+    with atomic_dir(out_dir / "audio") as audio_dir:
+        audio = first[: cfg.n_audio]
+        write_audio_files(audio_dir, audio, tracks, lowest, resolution, cfg.tempo)
 
 
 def main(argv: list[str] | None = None) -> None:

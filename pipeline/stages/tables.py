@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.data.labels import DataError  # noqa: E402
-from pipeline.io import atomic_path, write_text  # noqa: E402
+from pipeline.io import atomic_dir, atomic_path, write_text  # noqa: E402
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -232,10 +232,11 @@ def run(
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             pd.concat(tables).to_csv(tmp, index=False, float_format="%.6f")
         written += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
-    for run_name, data in curves.items():
-        png = out_dir / "curves" / f"{run_name.replace('/', '_')}.png"
-        plot_curves(data, run_name, png)
-        written.append(png)
+    with atomic_dir(out_dir / "curves") as curves_dir:  # the folder output, whole or not at all
+        for run_name, data in curves.items():
+            name = f"{run_name.replace('/', '_')}.png"
+            plot_curves(data, run_name, curves_dir / name)
+            written.append(out_dir / "curves" / name)
     log.info("wrote %d files to %s", len(written), out_dir)
     return written
 
