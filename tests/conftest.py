@@ -44,6 +44,7 @@ def xdist_group(item: pytest.Item) -> str:
     return item.path.parent.relative_to(REPO).as_posix()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups from the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put each test in its group; the shared run's tests first, as the longest group (the local
     run and the SLURM run of the whole DAG), so that the other worker takes everything else
