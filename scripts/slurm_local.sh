@@ -135,7 +135,17 @@ up() {
 
   slurmctld
   slurmd
-  wait_for 30 sh -c "sinfo -h -N -o %T | grep -qx idle" \
+  # Jobs of a run that was killed with the daemons (their snakemake gone) come back from the saved
+  # state and would hold the node: this test cluster starts with none.
+  wait_for 30 squeue -h || die "slurmctld did not answer, see $STATE/log/slurmctld.log"
+  local leftover
+  leftover=$(squeue -h -o %i)
+  if [ -n "$leftover" ]; then
+    echo "cancelling $(echo "$leftover" | wc -l) jobs left from an earlier run"
+    # shellcheck disable=SC2086  # one job id per word
+    scancel $leftover
+  fi
+  wait_for 60 sh -c "sinfo -h -N -o %T | grep -qx idle" \
     || die "the node did not become idle: $(sinfo -N 2>&1), see $STATE/log/"
   echo "SLURM is up: $(sinfo -h -N -o '%N %c CPUs %m MB %G %T')"
 }

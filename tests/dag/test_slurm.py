@@ -60,10 +60,10 @@ def cluster():
         return
     if os.geteuid() != 0:
         pytest.skip("SLURM is installed but not running, and starting it needs root")
-    run([str(SCRIPT), "up"], REPO, timeout=120)
     try:
+        run([str(SCRIPT), "up"], REPO, timeout=120)
         yield
-    finally:
+    finally:  # a failed ``up`` may have started some of the daemons
         run([str(SCRIPT), "down"], REPO, timeout=120)
 
 
