@@ -103,34 +103,23 @@ def run(
     """Write ``out_dir/index.html`` and its assets; ``dirs`` holds tables, samples, runs,
     reference and logs folders. The folder is written whole (``atomic_dir``): a killed run
     leaves the previous page or none."""
-    with atomic_dir(out_dir) as tmp:
-        write_page(params, params_path, dirs, tensor, reports, tmp)
-    log.info("wrote %s", out_dir / "index.html")
-    return out_dir / "index.html"
-
-
-def write_page(
-    params: Params,
-    params_path: Path,
-    dirs: dict[str, Path],
-    tensor: Path,
-    reports: tuple[Path, Path],
-    out_dir: Path,
-) -> None:
-    """The page and its assets, written into ``out_dir`` (the temporary folder of ``run``)."""
     tables, caption = read_tables(dirs["tables"])
-    sets = sample_sets(params, tensor, dirs["samples"], out_dir)
-    pngs = curves.write_curves(dirs["runs"], dirs["reference"], out_dir / "assets" / "curves")
-    facts = {
-        "git commit": provenance.git_commit(params_path.resolve().parent),
-        "params digest (sha256)": provenance.params_digest(params_path),
-        **provenance.data_counts(*reports),
-    }
-    prov = page.provenance_html(facts, provenance.stage_timings(dirs["logs"], dirs["runs"]))
-    rel = {run: p.relative_to(out_dir).as_posix() for run, p in pngs.items()}
+    with atomic_dir(out_dir) as page_dir:
+        sets = sample_sets(params, tensor, dirs["samples"], page_dir)
+        curve_dir = page_dir / "assets" / "curves"
+        pngs = curves.write_curves(dirs["runs"], dirs["reference"], curve_dir)
+        facts = {
+            "git commit": provenance.git_commit(params_path.resolve().parent),
+            "params digest (sha256)": provenance.params_digest(params_path),
+            **provenance.data_counts(*reports),
+        }
+        prov = page.provenance_html(facts, provenance.stage_timings(dirs["logs"], dirs["runs"]))
+        rel = {run: p.relative_to(page_dir).as_posix() for run, p in pngs.items()}
+        html = page.page_html(tables, caption, params.metrics.modes, sets, rel, prov)
+        write_text(page_dir / "index.html", html)
     index = out_dir / "index.html"
-    write_text(index, page.page_html(tables, caption, params.metrics.modes, sets, rel, prov))
-    log.info("%d sample sets, %d curve plots", len(sets), len(pngs))
+    log.info("wrote %s (%d sample sets, %d curve plots)", index, len(sets), len(pngs))
+    return index
 
 
 def main() -> None:
