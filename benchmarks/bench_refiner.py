@@ -14,24 +14,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
-from collections.abc import Callable
 
 import torch
+from bench_models import time_step  # this folder is on sys.path when run as a script
 
 from pipeline.models import build_refiner
-
-
-def seconds_per_call(step: Callable[[], object], device: torch.device, reps: int) -> float:
-    step()  # warm-up: the first call picks and caches the kernels
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(reps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / reps
 
 
 def gradients(refiner: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -58,8 +45,8 @@ def main() -> None:
     print(f"{'weights':<15} {'forward (s)':>12} {'fwd+bwd (s)':>12}")
     for name, refiner in (("contiguous", contiguous), ("channels-last", channels_last)):
         with torch.no_grad():
-            forward = seconds_per_call(lambda r=refiner: r(x), device, args.reps)
-        both = seconds_per_call(lambda r=refiner: gradients(r, x), device, args.reps)
+            forward = time_step(lambda r=refiner: r(x), device, args.reps)
+        both = time_step(lambda r=refiner: gradients(r, x), device, args.reps)
         print(f"{name:<15} {forward:>12.3f} {both:>12.3f}")
     with torch.no_grad():
         a, b = contiguous.preactivation(x), channels_last.preactivation(x)

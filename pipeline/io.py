@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 
+def plain_mode(mode: int) -> int:
+    """The permissions a plain ``open()`` (0o666) or ``mkdir`` (0o777) would give: ``mode``
+    less the umask (which can only be read by setting it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
@@ -31,10 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        # mkstemp creates the file 0600; give the output the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, plain_mode(0o666))  # mkstemp creates the file 0600
         os.replace(tmp, path)
     except (OSError, RuntimeError) as error:  # h5py raises RuntimeError when its flush fails
         if is_disk_full(error):  # name the output, not the temporary file (HDF5 names neither)
@@ -58,10 +63,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        # mkdtemp creates the folder 0700; give the output the permissions a plain mkdir would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        os.chmod(tmp, plain_mode(0o777))  # mkdtemp creates the folder 0700
         if path.exists():
             # a folder cannot be renamed onto a non-empty one: move the old one aside first
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -49,6 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Put each test in its group; the shared run's tests first, as the longest group (the local
     run and the SLURM run of the whole DAG), so that the other worker takes everything else
     beside it."""
+    group = {item.nodeid: xdist_group(item) for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-    items.sort(key=lambda item: xdist_group(item) != SHARED_RUN_GROUP)  # stable: order kept
+        item.add_marker(pytest.mark.xdist_group(group[item.nodeid]))
+    items.sort(key=lambda item: group[item.nodeid] != SHARED_RUN_GROUP)  # stable: order kept

@@ -145,8 +145,8 @@ def write_previews(
         for i, phrase in enumerate(first[: cfg.n_midi]):
             path = midi_dir / f"sample_{i:03d}.mid"
             write_midi(path, phrase, tracks, lowest, resolution, cfg.tempo)
+    audio = first[: cfg.n_audio]
     with atomic_dir(out_dir / "audio") as audio_dir:
-        audio = first[: cfg.n_audio]
         write_audio_files(audio_dir, audio, tracks, lowest, resolution, cfg.tempo)
 
 

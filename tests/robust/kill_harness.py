@@ -160,11 +160,10 @@ def kill_once(root: Path, cmd: list[str], delay: float | None) -> tuple[bool, fl
     while proc.poll() is None:
         target = stage_process(proc.pid)
         now = time.monotonic()
-        if target and seen is None:
-            seen = now
         if target:
+            seen = now if seen is None else seen
             last_alive = now
-        elif target is None and seen is not None and delay is None:
+        elif seen is not None and delay is None:
             break  # the stage process has ended: its lifetime is measured
         if target and seen is not None and delay is not None and now - seen >= delay:
             try:
