@@ -102,9 +102,12 @@ def find_files(root: str | Path, suffixes: tuple[str, ...], what: str) -> Iterat
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{what} {root} is not a folder")
-    for folder, dirs, files in os.walk(root):
+    top = str(root)
+    for folder, dirs, files in os.walk(top):
         dirs.sort()
-        rel = Path(folder).relative_to(root)
+        # String operations, not Path objects: the release tree has 34,000 folders.
+        prefix = os.path.relpath(folder, top).replace(os.sep, "/") + "/"
+        prefix = "" if prefix == "./" else prefix
         for name in sorted(files):
             if name.lower().endswith(suffixes):
-                yield (rel / name).as_posix()
+                yield prefix + name

@@ -10,19 +10,19 @@ A song file is refused, before its contents are expanded, when
 * ``too_large``: a MIDI file has more than ``filter.max_midi_bytes`` bytes (pretty_midi holds every
   note as a Python object, about 1.5 kB each, so the file size bounds memory and time), or a
   member of an ``.npz`` declares more uncompressed bytes than a song of ``max_song_steps`` steps can
-  hold (a zip bomb). ``zipfile`` never inflates a member past its declared size.
+  hold (a zip bomb). ``pipeline.data.npz`` never inflates a member past its declared size.
 
 The song readers (``lpd``, ``midi``) stay as they are; the stages call these checks around them.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
 
+from pipeline.data.npz import Member, NpzReader
 from pipeline.data.song import RESOLUTION
 
 PITCHES = 128
@@ -38,7 +38,7 @@ class SongTooBig(ValueError):
         self.rule = rule
 
 
-def _too_large(name: str, info: zipfile.ZipInfo, limit: int) -> SongTooBig:
+def _too_large(name: str, info: Member, limit: int) -> SongTooBig:
     return SongTooBig(
         "too_large",
         f"member {name} would inflate to {info.file_size} bytes "
@@ -46,40 +46,39 @@ def _too_large(name: str, info: zipfile.ZipInfo, limit: int) -> SongTooBig:
     )
 
 
-def _claimed_steps(archive: zipfile.ZipFile, shape_member: zipfile.ZipInfo) -> int:
+def _claimed_steps(npz: NpzReader, shape_member: Member) -> int:
     """The number of steps a ``pianoroll_<i>_csc_shape`` member claims (a tiny .npy)."""
     if shape_member.file_size > _SMALL_MEMBER:
-        raise _too_large(shape_member.filename, shape_member, _SMALL_MEMBER)
-    with archive.open(shape_member) as f:
-        shape = np.lib.format.read_array(f, allow_pickle=False)
+        raise _too_large(shape_member.name, shape_member, _SMALL_MEMBER)
+    shape = npz[shape_member.name[: -len(".npy")]]
     return int(shape[0]) if shape.size else 0
 
 
-def check_npz(path: str | Path, max_steps: int) -> None:
-    """Refuse an LPD ``.npz`` that claims a song over ``max_steps`` steps (too_long), or whose
-    members declare more bytes than their claimed song can hold (too_large: a zip bomb).
+def check_npz(npz: NpzReader, max_steps: int) -> None:
+    """Refuse an open LPD ``.npz`` that claims a song over ``max_steps`` steps (too_long), or
+    whose members declare more bytes than their claimed song can hold (too_large: a zip bomb).
 
-    Reads only the zip directory and the tiny shape members. A track's CSC data and indices hold
-    at most 8 bytes per cell of its claimed (steps x 128) matrix; downbeat and tempo at most 8
-    bytes per allowed step; everything else (indptr, shapes, info.json) is tiny.
+    Reads only the zip directory (read when the file was opened) and the tiny shape members. A
+    track's CSC data and indices hold at most 8 bytes per cell of its claimed (steps x 128)
+    matrix; downbeat and tempo at most 8 bytes per allowed step; everything else (indptr, shapes,
+    info.json) is tiny.
     """
-    with zipfile.ZipFile(path) as archive:
-        members = {info.filename: info for info in archive.infolist()}
-        steps = {}
-        for name, info in members.items():
-            if name.endswith("_csc_shape.npy"):
-                steps[name[: -len("_shape.npy")]] = _claimed_steps(archive, info)
-        check_length(max(steps.values(), default=0), max_steps)
-        for name, info in members.items():
-            track = name.rsplit("_", 1)[0]
-            if name.endswith(("_csc_data.npy", "_csc_indices.npy")):
-                limit = steps.get(track, 0) * PITCHES * 8 + _HEADER_SLACK
-            elif name.startswith(("downbeat", "tempo")):
-                limit = max_steps * 8 + _HEADER_SLACK
-            else:
-                limit = _SMALL_MEMBER
-            if info.file_size > limit:
-                raise _too_large(name, info, limit)
+    members = npz.members
+    steps = {}
+    for name, info in members.items():
+        if name.endswith("_csc_shape.npy"):
+            steps[name[: -len("_shape.npy")]] = _claimed_steps(npz, info)
+    check_length(max(steps.values(), default=0), max_steps)
+    for name, info in members.items():
+        track = name.rsplit("_", 1)[0]
+        if name.endswith(("_csc_data.npy", "_csc_indices.npy")):
+            limit = steps.get(track, 0) * PITCHES * 8 + _HEADER_SLACK
+        elif name.startswith(("downbeat", "tempo")):
+            limit = max_steps * 8 + _HEADER_SLACK
+        else:
+            limit = _SMALL_MEMBER
+        if info.file_size > limit:
+            raise _too_large(name, info, limit)
 
 
 def check_length(length: int, max_steps: int) -> None:

@@ -11,21 +11,22 @@ Values are uint8 velocities (bool for empty tracks). An empty track may have sha
 song length is the longest track (or the downbeat array, whichever is longer).
 
 In CSC the entries of one pitch column are contiguous, so a pitch range is a single slice of
-``indices``/``data``; tracks that a track set drops are never decompressed at all.
+``indices``/``data``; tracks that a track set drops are never decompressed at all. The members are
+read with ``pipeline.data.npz.NpzReader``; one open file serves the bounds check, the header and
+the cells.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.data.npz import NpzReader
 from pipeline.data.song import RESOLUTION, Song, SourceTrack
 from pipeline.io import find_files
 
@@ -48,55 +49,6 @@ class NpzHeader:
 
     length: int
     n_tracks: int
-
-
-_HEADER = re.compile(
-    r"'descr':\s*'(?P<descr>[^']+)',\s*'fortran_order':\s*(?P<fortran>True|False),\s*"
-    r"'shape':\s*\((?P<shape>[^)]*)\)"
-)
-
-
-class NpzReader:
-    """Read members of an ``.npz`` (a zip of ``.npy`` files) with less overhead than ``np.load``.
-
-    ``np.load`` parses every member header with ``ast.literal_eval``; LPD files have dozens of
-    tiny members, so that parsing dominates. Plain little-endian, C-order headers are parsed with a
-    regular expression here; anything else falls back to NumPy's reader. ``zipfile`` checks every
-    member's CRC, so a corrupt member raises instead of returning garbage.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        # One read of the whole file (LPD files are small) instead of a seek and several reads
-        # per member: with dozens of members, the system calls dominated reading.
-        self._zip = zipfile.ZipFile(io.BytesIO(Path(path).read_bytes()))
-        self.files = [n[: -len(".npy")] if n.endswith(".npy") else n for n in self._zip.namelist()]
-
-    def __enter__(self) -> NpzReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._zip.close()
-
-    def raw(self, name: str) -> bytes:
-        """The bytes of a non-array member (``info.json``)."""
-        return self._zip.read(name)
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        data = self._zip.read(key + ".npy")
-        if data[:6] != b"\x93NUMPY":
-            raise ValueError(f"member {key}: not an .npy array")
-        major = data[6]
-        if major == 1:
-            size, offset = int.from_bytes(data[8:10], "little"), 10
-        else:
-            size, offset = int.from_bytes(data[8:12], "little"), 12
-        match = _HEADER.search(data[offset : offset + size].decode("latin1"))
-        if match is None or match["fortran"] == "True" or match["descr"][0] == ">":
-            return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-        shape = tuple(int(x) for x in match["shape"].replace(",", " ").split())
-        dtype = np.dtype(match["descr"])
-        count = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(data, dtype=dtype, count=count, offset=offset + size).reshape(shape)
 
 
 def layout_error(rel: str) -> str | None:
@@ -145,38 +97,75 @@ def _song_length(npz: NpzReader, n_tracks: int) -> int:
     return max(lengths, default=0)
 
 
+def npz_header(npz: NpzReader) -> NpzHeader:
+    """Length (steps) and track count of an open LPD ``.npz``, reading only small members."""
+    info = _info(npz)
+    n = _track_count(npz.files)
+    for i in range(n):
+        if str(i) not in info:
+            raise ValueError(f"info.json has no entry for track {i}")
+    return NpzHeader(length=_song_length(npz, n), n_tracks=n)
+
+
 def read_npz_header(path: str | Path) -> NpzHeader:
-    """Length (steps) and track count of an LPD ``.npz``, reading only small members."""
+    """Length (steps) and track count of the LPD ``.npz`` at ``path``."""
     with NpzReader(path) as npz:
-        info = _info(npz)
-        n = _track_count(npz.files)
-        for i in range(n):
-            if str(i) not in info:
-                raise ValueError(f"info.json has no entry for track {i}")
-        return NpzHeader(length=_song_length(npz, n), n_tracks=n)
+        return npz_header(npz)
 
 
 def _read_track(npz: NpzReader, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Active (time, pitch) cells of track ``i`` with pitches in ``lo..hi-1``."""
+    """Active (time, pitch) cells of track ``i`` with pitches in ``lo..hi-1``.
+
+    Times keep the file's index dtype (int32 in LPD) and pitches are int32: converting to int64
+    cost more than reading.
+    """
     key = f"pianoroll_{i}_csc"
     n_steps, n_pitches = (int(x) for x in npz[f"{key}_shape"])
     if n_steps == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     indptr = npz[f"{key}_indptr"].astype(np.int64)
-    if n_pitches != 128 or len(indptr) != 129 or np.any(np.diff(indptr) < 0):
+    per_pitch = np.diff(indptr)
+    if n_pitches != 128 or len(indptr) != 129 or np.any(per_pitch < 0):
         raise ValueError(f"track {i}: malformed CSC matrix (shape {n_steps}x{n_pitches})")
     first, last = int(indptr[lo]), int(indptr[hi])
     indices = npz[f"{key}_indices"]
     data = npz[f"{key}_data"]
     if len(indices) != indptr[-1] or len(data) != indptr[-1]:
         raise ValueError(f"track {i}: CSC arrays disagree with indptr")
-    times = indices[first:last].astype(np.int64)
-    pitches = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(indptr[lo : hi + 1]))
-    active = data[first:last] > 0
-    times, pitches = times[active], pitches[active]
+    times = indices[first:last]
+    pitches = np.repeat(np.arange(lo, hi, dtype=np.int32), per_pitch[lo:hi])
+    velocities = data[first:last]
+    if len(velocities) and velocities.min() <= 0:  # explicit zeros are rare: mask only then
+        active = velocities > 0
+        times, pitches = times[active], pitches[active]
     if len(times) and (times.min() < 0 or times.max() >= n_steps):
         raise ValueError(f"track {i}: time index outside 0..{n_steps - 1}")
     return times, pitches
+
+
+def npz_song(
+    npz: NpzReader,
+    keep: Callable[[int, bool], bool] | None = None,
+    pitch_range: tuple[int, int] = (0, 128),
+) -> Song:
+    """An open LPD ``.npz`` as a :class:`Song` of binarized cells.
+
+    Only tracks for which ``keep(program, is_drum)`` is true are decompressed (the others are
+    returned without cells), and only pitches ``pitch_range[0] .. pitch_range[1] - 1``.
+    """
+    lo, hi = pitch_range
+    info = _info(npz)
+    n = _track_count(npz.files)
+    tracks = []
+    for i in range(n):
+        meta = info[str(i)]
+        program, is_drum = int(meta["program"]), bool(meta["is_drum"])
+        empty = np.zeros(0, np.int64)
+        times, pitches = empty, empty
+        if keep is None or keep(program, is_drum):
+            times, pitches = _read_track(npz, i, lo, hi)
+        tracks.append(SourceTrack(program, is_drum, str(meta.get("name", "")), times, pitches))
+    return Song(length=_song_length(npz, n), tracks=tracks)
 
 
 def read_npz(
@@ -184,22 +173,6 @@ def read_npz(
     keep: Callable[[int, bool], bool] | None = None,
     pitch_range: tuple[int, int] = (0, 128),
 ) -> Song:
-    """Read an LPD ``.npz`` as a :class:`Song` of binarized cells.
-
-    Only tracks for which ``keep(program, is_drum)`` is true are decompressed (the others are
-    returned without cells), and only pitches ``pitch_range[0] .. pitch_range[1] - 1``.
-    """
-    lo, hi = pitch_range
+    """The LPD ``.npz`` at ``path`` as a :class:`Song` (see :func:`npz_song`)."""
     with NpzReader(path) as npz:
-        info = _info(npz)
-        n = _track_count(npz.files)
-        tracks = []
-        for i in range(n):
-            meta = info[str(i)]
-            program, is_drum = int(meta["program"]), bool(meta["is_drum"])
-            empty = np.zeros(0, np.int64)
-            times, pitches = empty, empty
-            if keep is None or keep(program, is_drum):
-                times, pitches = _read_track(npz, i, lo, hi)
-            tracks.append(SourceTrack(program, is_drum, str(meta.get("name", "")), times, pitches))
-        return Song(length=_song_length(npz, n), tracks=tracks)
+        return npz_song(npz, keep, pitch_range)

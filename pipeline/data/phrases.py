@@ -31,7 +31,7 @@ class Cells:
     length: int  # steps
     times: np.ndarray
     pitches: np.ndarray  # 0 .. n_pitches-1
-    tracks: np.ndarray
+    tracks: np.ndarray  # index of the cell's track in the track set
 
 
 def merge_cells(song: Song, track_set: TrackSet, lowest_pitch: int, n_pitches: int) -> Cells:
@@ -42,10 +42,13 @@ def merge_cells(song: Song, track_set: TrackSet, lowest_pitch: int, n_pitches: i
         target = table[int(track.is_drum), track.program]
         if target == DROPPED or len(track.times) == 0:
             continue
-        inside = (track.pitches >= lowest_pitch) & (track.pitches < lowest_pitch + n_pitches)
-        parts_t.append(track.times[inside])
-        parts_p.append(track.pitches[inside] - lowest_pitch)
-        parts_k.append(np.full(int(inside.sum()), target, dtype=np.int64))
+        times, pitches = track.times, track.pitches - lowest_pitch
+        if pitches.min() < 0 or pitches.max() >= n_pitches:  # readers often cropped already
+            inside = (pitches >= 0) & (pitches < n_pitches)
+            times, pitches = times[inside], pitches[inside]
+        parts_t.append(times)
+        parts_p.append(pitches)
+        parts_k.append(np.full(len(times), target, dtype=np.int8))
     if not parts_t:
         empty = np.zeros(0, np.int64)
         return Cells(song.length, empty, empty, empty)
@@ -157,7 +160,9 @@ def densify_windows(
         inside = window >= 0
         w = window[inside]
         offset = cells.times[inside] - np.asarray(starts, dtype=np.int64)[w] * STEPS_PER_BAR
-        out[w, offset, cells.pitches[inside], cells.tracks[inside]] = True
+        # One flat index per cell: several times faster than indexing with four arrays.
+        flat = ((w * span + offset) * n_pitches + cells.pitches[inside]) * n_tracks
+        out.reshape(-1)[flat + cells.tracks[inside]] = True
     else:  # overlapping windows (allow_overlap): a cell may fall in several
         for i, start in enumerate(starts):
             t0 = start * STEPS_PER_BAR

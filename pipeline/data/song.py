@@ -23,8 +23,8 @@ class SourceTrack:
     program: int
     is_drum: bool
     name: str
-    times: np.ndarray  # int64 (n,), time step of each active cell
-    pitches: np.ndarray  # int64 (n,), MIDI pitch of each active cell
+    times: np.ndarray  # integer (n,), time step of each active cell (int32 from LPD files)
+    pitches: np.ndarray  # integer (n,), MIDI pitch of each active cell
 
 
 @dataclass(frozen=True)

@@ -81,15 +81,16 @@ def load_song(task: SongTask) -> Song:
         if bounds is not None:
             limits.check_midi_length(pm, bounds.max_song_steps)
         return midi.midi_to_song(pm)
-    if bounds is not None:
-        limits.check_npz(full, bounds.max_song_steps)
-        limits.check_length(lpd.read_npz_header(full).length, bounds.max_song_steps)
     track_set = get_track_set(cfg.track_set)
-    return lpd.read_npz(
-        full,
-        keep=lambda program, is_drum: track_set.track_of(program, is_drum) != DROPPED,
-        pitch_range=(cfg.lowest_pitch, cfg.lowest_pitch + cfg.n_pitches),
-    )
+    with lpd.NpzReader(full) as npz:  # opened once: bounds, header and cells
+        if bounds is not None:
+            limits.check_npz(npz, bounds.max_song_steps)
+            limits.check_length(lpd.npz_header(npz).length, bounds.max_song_steps)
+        return lpd.npz_song(
+            npz,
+            keep=lambda program, is_drum: track_set.track_of(program, is_drum) != DROPPED,
+            pitch_range=(cfg.lowest_pitch, cfg.lowest_pitch + cfg.n_pitches),
+        )
 
 
 def song_phrases(task: SongTask) -> SongPhrases:

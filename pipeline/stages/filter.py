@@ -94,9 +94,9 @@ def _probe_npz(task: tuple[str, str, Filter]) -> Probe:
     """Length, problem, error and refusal of an LPD file (its bounds checked first)."""
     root, rel, cfg = task
     try:
-        full = source_path(root, rel)
-        limits.check_npz(full, cfg.max_song_steps)
-        length = lpd.read_npz_header(full).length
+        with lpd.NpzReader(source_path(root, rel)) as npz:
+            limits.check_npz(npz, cfg.max_song_steps)
+            length = lpd.npz_header(npz).length
         limits.check_length(length, cfg.max_song_steps)
         return length, None, None, None
     except (OutsideRootError, limits.SongTooBig) as refusal:
