@@ -95,19 +95,39 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def walk_files(root: str | Path) -> list[str]:
+    """Every file under ``root`` as a relative POSIX path: a folder's own files (sorted) before
+    its subfolders (sorted), so the same order on every machine. Links to folders are not
+    descended into; links to files, and links that point nowhere, count as files (as in
+    ``os.walk``).
+
+    One ``scandir`` per folder and string paths only: at the LPD release's 34,000 folders,
+    ``os.walk`` with ``Path`` objects took seconds."""
+    out: list[str] = []
+
+    def visit(folder: str, prefix: str) -> None:
+        files, subfolders = [], []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.is_dir():
+                    files.append(entry.name)
+                elif not entry.is_symlink():
+                    subfolders.append(entry.name)
+        out.extend(prefix + name for name in sorted(files))
+        for name in sorted(subfolders):
+            visit(os.path.join(folder, name), f"{prefix}{name}/")
+
+    visit(str(root), "")
+    return out
+
+
 def find_files(root: str | Path, suffixes: tuple[str, ...], what: str) -> Iterator[str]:
     """Every file under ``root`` whose name ends in one of ``suffixes`` (case-insensitive), as a
-    relative POSIX path, in sorted order (the same order on every machine). ``what`` names the
-    folder in the error when ``root`` is not one."""
+    relative POSIX path, in :func:`walk_files` order. ``what`` names the folder in the error
+    when ``root`` is not one."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{what} {root} is not a folder")
-    top = str(root)
-    for folder, dirs, files in os.walk(top):
-        dirs.sort()
-        # String operations, not Path objects: the release tree has 34,000 folders.
-        prefix = os.path.relpath(folder, top).replace(os.sep, "/") + "/"
-        prefix = "" if prefix == "./" else prefix
-        for name in sorted(files):
-            if name.lower().endswith(suffixes):
-                yield prefix + name
+    for rel in walk_files(root):
+        if rel.rsplit("/", 1)[-1].lower().endswith(suffixes):
+            yield rel
