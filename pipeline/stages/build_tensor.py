@@ -167,7 +167,7 @@ def run(
     params = {k: v for k, v in as_dict(cfg).items() if k != "workers"}
     n = write_phrase_file(
         tensor,
-        _batches(ordered_map(song_phrases, tasks, workers), out),
+        _batches(ordered_map(song_phrases, tasks, workers, batch=8), out),
         phrase_shape=(cfg.n_bars, STEPS_PER_BAR, cfg.n_pitches, track_set.n_tracks),
         tracks=track_set.info,
         lowest_pitch=cfg.lowest_pitch,

@@ -226,7 +226,7 @@ def _probe_all(
     probe = _probe_npz if source == "lpd" else _probe_midi
     tasks = [(str(root), c.path, cfg) for c in candidates]
     kept, problems, short = [], defaultdict(list), 0
-    results = ordered_map(probe, tasks, n_workers(cfg.workers), ahead_per_worker=16)
+    results = ordered_map(probe, tasks, n_workers(cfg.workers), ahead_per_worker=4, batch=32)
     for cand, (length, problem, error, refusal) in zip(candidates, results, strict=True):
         if refusal is not None:
             tally.refuse(refusal[0], cand.path, refusal[1])
