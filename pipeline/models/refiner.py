@@ -87,7 +87,7 @@ class Refiner(nn.Module):
         # Weights in channels-last layout make PyTorch's CPU convolution (oneDNN) run the
         # 64-channel layers in that layout too: the refiner's forward and backward take about half
         # the time (benchmarks/RESULTS.md), with the same values up to float rounding (~1e-7).
-        self.to(memory_format=torch.channels_last_3d)
+        self.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]  # not in stubs
 
     def preactivation(self, x: torch.Tensor) -> torch.Tensor:
         """h2, the input of the binary neuron: (B, 4, 96, 84, T) -> (B, T, 4, 96, 84)."""

@@ -81,10 +81,10 @@ def read_cache(path: Path) -> Cache:
 def run(lpd_root: Path, midi_dir: Path, listing: Path) -> int:
     """Write the listing of both folders to ``listing``; return the number of files listed."""
     cache_path = listing.parent / CACHE_NAME
-    old, new = read_cache(cache_path), {}
+    old, new = read_cache(cache_path), Cache()
     lines = list_folder("lpd", lpd_root, old, new) + list_folder("midi", midi_dir, old, new)
     write_text(listing, "\t".join(COLUMNS) + "\n" + "".join(line + "\n" for line in lines))
-    hashed = sum(1 for key, entry in new.items() if old.get(key) != entry)
+    hashed = sum(old.get(key) != entry for key, entry in new.items())
     if new != old:
         write_json(cache_path, new)
     log.info("listed %d files (%d hashed anew): %s, %s", len(lines), hashed, lpd_root, midi_dir)
