@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
+from pipeline.data import phrase_file
 from pipeline.data.phrase_file import (
     EncodedBatch,
     PhraseBatch,
@@ -143,3 +144,21 @@ def test_chunks_encoded_in_workers_are_the_chunks_hdf5_stores_itself(tmp_path):
     write_phrase_file(tmp_path / "b.h5", [batch], phrases.shape[1:], TRACKS, 24, 24, {})
     assert _stored_chunks(tmp_path / "b.h5") == _stored_chunks(tmp_path / "a.h5")
     assert np.array_equal(read_phrases(tmp_path / "b.h5"), phrases)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="hdf5plugin's library is libh5zstd.so here")
+def test_direct_zstd_frames_are_the_hdf5_filters_bytes():
+    """encode_phrases calls hdf5plugin's libzstd itself: on empty, full, sparse and dense phrases
+    its frames must be exactly the chunks HDF5's filter makes."""
+    assert phrase_file._direct_zstd() is not None  # the fast path is the one tested here
+    rng = np.random.default_rng(2)
+    shape = (4, 96, 84, 8)
+    phrases = np.stack(
+        [
+            np.zeros(shape, bool),
+            np.ones(shape, bool),
+            rng.random(shape) > 0.99,
+            rng.random(shape) > 0.5,
+        ]
+    )
+    assert encode_phrases(phrases) == phrase_file.encode_through_hdf5(phrases)

@@ -7,10 +7,11 @@ several reads per member; at the release's 21,425 files that overhead cost more 
 the data. So, here:
 
 * **The directory.** LPD files are plain zips: no archive comment, no zip64 records, nothing
-  before the first member. For such a file the end record and the central directory are read
-  with two ``pread`` calls and parsed with ``struct``. Any other layout (a comment, zip64, a
-  damaged or truncated directory) goes to ``zipfile``, whose error is then the one reported.
-* **A member.** Two ``pread`` calls (local header, stored bytes), inflated never past the size the
+  before the first member. For such a file the end record and the central directory are parsed
+  with ``struct``. Any other layout (a comment, zip64, a damaged or truncated directory) goes to
+  ``zipfile``, whose error is then the one reported.
+* **A member.** Its local header and stored bytes (a file of up to 8 MiB is read whole, in one
+  call; a larger one member by member with ``pread``), inflated never past the size the
   directory declares, so a zip bomb costs no more than it declares
   (``pipeline.data.limits.check_npz`` bounds the declared sizes before any member is read). Size
   and CRC are checked: a corrupt member raises ``zipfile.BadZipFile``, never returns garbage.
@@ -29,6 +30,7 @@ import re
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,6 +40,7 @@ _END = struct.Struct("<4s4H2LH")  # end of central directory record, without its
 _ENTRY = struct.Struct("<4s6H3L5H2L")  # central directory entry, without name, extra, comment
 _LOCAL = struct.Struct("<4s5H3L2H")  # local file header, without name and extra
 _ZIP64 = 0xFFFFFFFF  # a 32-bit field that says "see the zip64 record"
+WHOLE_FILE_BYTES = 8 << 20  # files up to this size are read in one call (LPD's: about 100 kB)
 _UTF8_NAME = 0x800  # general purpose flag: the name is UTF-8 (else cp437)
 _ENCRYPTED = 0x1
 
@@ -60,17 +63,24 @@ class Member(NamedTuple):
     offset: int  # of its local file header
 
 
-def _plain_directory(fd: int, size: int) -> dict[str, Member] | None:
-    """The members of a plain zip (see the module docstring); None for any other layout."""
+def _plain_directory(
+    read_at: Callable[[int, int], bytes | memoryview], size: int
+) -> dict[str, Member] | None:
+    """The members of a plain zip (see the module docstring) of ``size`` bytes, read with
+    ``read_at(offset, n)``; None for any other layout."""
     if size < _END.size:
         return None
-    end = os.pread(fd, _END.size, size - _END.size)
+    end = read_at(size - _END.size, _END.size)
+    if len(end) != _END.size:
+        return None
     sig, disk, dir_disk, n_here, n_total, dir_size, dir_offset, comment = _END.unpack(end)
     if sig != b"PK\x05\x06" or comment or disk or dir_disk or n_here != n_total:
         return None
     if dir_offset + dir_size != size - _END.size:  # zip64 records, a prefix, or a damaged end
         return None
-    directory = os.pread(fd, dir_size, dir_offset)
+    directory = read_at(dir_offset, dir_size)
+    if len(directory) != dir_size:
+        return None
     members: dict[str, Member] = {}
     pos = 0
     for _ in range(n_total):
@@ -81,7 +91,7 @@ def _plain_directory(fd: int, size: int) -> dict[str, Member] | None:
         name_len, extra_len, comment_len, offset = entry[10], entry[11], entry[12], entry[16]
         if sig != b"PK\x01\x02" or _ZIP64 in (compress_size, file_size, offset):
             return None
-        raw_name = directory[pos + _ENTRY.size : pos + _ENTRY.size + name_len]
+        raw_name = bytes(directory[pos + _ENTRY.size : pos + _ENTRY.size + name_len])
         if raw_name.isascii():  # ASCII reads the same in both encodings, and decodes fastest
             name = raw_name.decode("ascii")
         else:
@@ -115,7 +125,10 @@ class NpzReader:
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
         try:
             size = os.fstat(self._file.fileno()).st_size
-            plain = _plain_directory(self._file.fileno(), size)
+            # An ordinary file is read in one call; a large one member by member, so that a huge
+            # file costs no more than the members that are read (after limits.check_npz).
+            self._whole = memoryview(self._file.read()) if size <= WHOLE_FILE_BYTES else None
+            plain = _plain_directory(self._read_at, size)
             self.members = plain if plain is not None else _zipfile_directory(self._file)
         except BaseException:
             self._file.close()
@@ -132,6 +145,12 @@ class NpzReader:
     def close(self) -> None:
         self._file.close()
 
+    def _read_at(self, offset: int, n: int) -> bytes | memoryview:
+        """Up to ``n`` bytes at ``offset`` (fewer at the end of the file)."""
+        if self._whole is not None:
+            return self._whole[offset : offset + n]
+        return os.pread(self._file.fileno(), n, offset)
+
     def raw(self, name: str) -> bytes:
         """The inflated bytes of member ``name`` (e.g. ``info.json``)."""
         member = self.members.get(name)
@@ -140,17 +159,16 @@ class NpzReader:
         if member.flags & _ENCRYPTED or member.method not in (zipfile.ZIP_STORED, _DEFLATED):
             with zipfile.ZipFile(self._file) as archive:
                 return archive.read(name)
-        fd = self._file.fileno()
-        head = os.pread(fd, _LOCAL.size, member.offset)
+        head = self._read_at(member.offset, _LOCAL.size)
         if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
             raise zipfile.BadZipFile(f"member {name}: no local file header")
         name_len, extra_len = _LOCAL.unpack(head)[-2:]
         start = member.offset + _LOCAL.size + name_len + extra_len
-        stored = os.pread(fd, member.compress_size, start)
+        stored = self._read_at(start, member.compress_size)
         if member.method == _DEFLATED:
             data = zlib.decompressobj(-15).decompress(stored, member.file_size)
         else:
-            data = stored
+            data = bytes(stored)
         if len(data) != member.file_size or zlib.crc32(data) != member.crc:
             raise zipfile.BadZipFile(f"member {name}: bad CRC or size (truncated or corrupt)")
         return data

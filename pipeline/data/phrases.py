@@ -70,10 +70,9 @@ def dense_song(
 def active_bars(cells: Cells) -> np.ndarray:
     """bool (n complete bars,): whether each bar has any active cell."""
     n_bars = cells.length // STEPS_PER_BAR
-    bars = cells.times // STEPS_PER_BAR
-    active = np.zeros(n_bars, dtype=bool)
-    active[bars[bars < n_bars]] = True
-    return active
+    active = np.zeros(n_bars + 1, dtype=bool)  # the last entry gathers the trailing partial bar
+    active[np.minimum(cells.times // STEPS_PER_BAR, n_bars)] = True
+    return active[:n_bars]
 
 
 def valid_starts(active: np.ndarray, n_bars: int, allow_silent: bool) -> np.ndarray:

@@ -19,6 +19,7 @@ The stored programs are the first program of each family, as the original code's
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,10 +117,15 @@ TRACK_SET_NAMES = tuple(_BUILDERS)
 
 def get_track_set(name: str) -> TrackSet:
     """The track set called ``name`` (bmusegan8, lpd5 or lpd17)."""
-    try:
-        return _BUILDERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown track set {name!r}; known: {list(_BUILDERS)}") from None
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown track set {name!r}; known: {list(_BUILDERS)}")
+    return _built(name)
+
+
+@functools.cache
+def _built(name: str) -> TrackSet:
+    """Each track set is built once per process: build_tensor asks for it twice per song."""
+    return _BUILDERS[name]()
 
 
 def track_table(track_set: TrackSet) -> np.ndarray:

@@ -16,15 +16,20 @@ def _bundled(data_paths, n: int) -> list:
     return sorted(data_paths.lpd_root.rglob("*.npz"))[:n]
 
 
+def _plain(path):
+    """What the plain-zip parser makes of ``path`` (None: not a plain zip)."""
+    data = path.read_bytes()
+    return npz._plain_directory(lambda offset, n: data[offset : offset + n], len(data))
+
+
 def test_directory_and_arrays_equal_zipfile_and_numpy(data_paths):
     """On real LPD files the plain-zip parser is used and agrees with zipfile entry for entry,
     and every array equals np.load's."""
     for path in _bundled(data_paths, 25):
         with zipfile.ZipFile(path) as archive:
             infos = {i.filename: i for i in archive.infolist()}
-        with npz.NpzReader(path) as reader, open(path, "rb") as f:
-            size = path.stat().st_size
-            assert npz._plain_directory(f.fileno(), size) is not None  # the fast path
+        with npz.NpzReader(path) as reader:
+            assert _plain(path) is not None  # the fast path
             assert set(reader.members) == set(infos)
             for name, member in reader.members.items():
                 info = infos[name]
@@ -58,8 +63,7 @@ def test_other_zip_layouts_give_the_same_arrays(data_paths, tmp_path, layout):
             dst.comment = b"a comment"
     if layout == "prefix":
         target.write_bytes(b"\0" * 100 + target.read_bytes())
-    with open(target, "rb") as f:
-        plain = npz._plain_directory(f.fileno(), target.stat().st_size)
+    plain = _plain(target)
     if layout in ("comment", "prefix"):  # zip64 local headers alone keep a plain directory
         assert plain is None
     with npz.NpzReader(target) as reader, np.load(path) as ref:
@@ -67,6 +71,19 @@ def test_other_zip_layouts_give_the_same_arrays(data_paths, tmp_path, layout):
         for key in ref.files:
             if key != "info.json":
                 assert np.array_equal(reader[key], ref[key]), (layout, key)
+
+
+def test_large_files_read_member_by_member_give_the_same_arrays(data_paths, monkeypatch):
+    """Files over WHOLE_FILE_BYTES are read with pread per member: the same arrays."""
+    path = _bundled(data_paths, 1)[0]
+    with npz.NpzReader(path) as whole:
+        expected = {key: whole[key] for key in whole.files if key != "info.json"}
+    monkeypatch.setattr(npz, "WHOLE_FILE_BYTES", 0)
+    with npz.NpzReader(path) as reader:
+        assert reader._whole is None
+        assert reader.raw("info.json")
+        for key, array in expected.items():
+            assert np.array_equal(reader[key], array), key
 
 
 def test_a_corrupt_member_raises_not_garbage(data_paths, tmp_path):
