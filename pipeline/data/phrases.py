@@ -16,6 +16,8 @@ Selection rules (documented in docs/data.md):
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,11 +147,27 @@ def song_rng(seed: int, md5: str) -> np.random.Generator:
 
 
 def densify_windows(
-    cells: Cells, starts: list[int], n_bars: int, n_pitches: int, n_tracks: int
+    cells: Cells,
+    starts: list[int],
+    n_bars: int,
+    n_pitches: int,
+    n_tracks: int,
+    scratch: np.ndarray | None = None,
 ) -> np.ndarray:
-    """bool (len(starts), n_bars, 96, n_pitches, n_tracks): the windows at ``starts``."""
+    """bool (len(starts), n_bars, 96, n_pitches, n_tracks): the windows at ``starts``.
+
+    With ``scratch`` (a C-contiguous bool array of at least that size, e.g. from
+    :func:`window_scratch`) the windows are written into it and a view of it is returned, valid
+    until the next call: build_tensor compresses each song's windows at once, and a fresh array
+    per song cost page faults that took as long as the densifying itself.
+    """
     span = n_bars * STEPS_PER_BAR
-    out = np.zeros((len(starts), span, n_pitches, n_tracks), dtype=bool)
+    shape = (len(starts), span, n_pitches, n_tracks)
+    if scratch is None:
+        out = np.zeros(shape, dtype=bool)
+    else:
+        out = scratch.reshape(-1)[: math.prod(shape)].reshape(shape)
+        out.fill(False)
     if _disjoint(starts, n_bars):
         # One pass over the cells: each bar belongs to at most one window.
         window_of_bar = np.full(cells.length // STEPS_PER_BAR + 1, -1, dtype=np.int64)
@@ -168,6 +186,12 @@ def densify_windows(
             inside = (cells.times >= t0) & (cells.times < t0 + span)
             out[i, cells.times[inside] - t0, cells.pitches[inside], cells.tracks[inside]] = True
     return out.reshape(len(starts), n_bars, STEPS_PER_BAR, n_pitches, n_tracks)
+
+
+@functools.cache
+def window_scratch(n_windows: int, n_bars: int, n_pitches: int, n_tracks: int) -> np.ndarray:
+    """This process's reusable buffer for ``densify_windows(..., scratch=...)``."""
+    return np.zeros((n_windows, n_bars * STEPS_PER_BAR, n_pitches, n_tracks), dtype=bool)
 
 
 def _disjoint(starts: list[int], n_bars: int) -> bool:

@@ -31,6 +31,7 @@ from pipeline.data.phrases import (
     merge_cells,
     song_rng,
     valid_starts,
+    window_scratch,
 )
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR, Song
 from pipeline.data.tracks import DROPPED, get_track_set
@@ -118,11 +119,16 @@ def song_phrases(task: SongTask) -> SongPhrases:
             f"(song has {song.n_bars} complete bars), {cfg.phrases_per_song} needed"
         )
         return SongPhrases(task, [], None, "too_few_windows", detail)
-    phrases = densify_windows(cells, starts, cfg.n_bars, cfg.n_pitches, track_set.n_tracks)
-    return SongPhrases(task, starts, encode_phrases(phrases), None)
+    shape = (cfg.n_bars, cfg.n_pitches, track_set.n_tracks)
+    scratch = window_scratch(cfg.phrases_per_song, *shape)
+    phrases = densify_windows(cells, starts, *shape, scratch=scratch)
+    return SongPhrases(task, starts, encode_phrases(phrases), None)  # bytes: scratch is free again
 
 
 def _batches(results: Iterator[SongPhrases], report: dict[str, Any]) -> Iterator[EncodedBatch]:
+    """The songs' phrases, a few hundred at a time (the writer resizes the dataset once per
+    batch: once per song cost a fifth of its time), with skipped songs counted in ``report``."""
+    batch = EncodedBatch([], [], [], [])
     for res in results:
         t = res.task
         if res.chunks is None:
@@ -138,7 +144,17 @@ def _batches(results: Iterator[SongPhrases], report: dict[str, Any]) -> Iterator
             continue
         report["songs_used"] += 1
         k = len(res.starts)
-        yield EncodedBatch(res.chunks, [t.msd_id] * k, [t.md5] * k, res.starts)
+        batch.chunks.extend(res.chunks)
+        batch.msd_ids.extend([t.msd_id] * k)
+        batch.md5s.extend([t.md5] * k)
+        batch.start_bars.extend(res.starts)
+        if len(batch.chunks) >= _WRITE_BATCH:
+            yield batch
+            batch = EncodedBatch([], [], [], [])
+    yield batch
+
+
+_WRITE_BATCH = 256  # phrases per write: about 400 kB of compressed chunks
 
 
 def run(
