@@ -163,3 +163,26 @@ def test_short_song_kept_only_when_asked(params, data_paths, tmp_path, built):
     result = run_build(cfg, data_paths, out, name="keep")
     assert result.n_songs == 50 and result.n_phrases < 6 * 50
     assert dataclasses.asdict(cfg)["keep_short_songs"] is True
+
+
+def test_windows_written_into_the_reused_buffer_equal_fresh_ones(data_paths):
+    """build_tensor densifies every song into one buffer: a song's windows must not keep cells
+    of the song before (the buffer is cleared), and equal a fresh array's."""
+    from pipeline.data import lpd
+    from pipeline.data.phrases import densify_windows, merge_cells, window_scratch
+    from pipeline.data.tracks import get_track_set
+
+    track_set = get_track_set("bmusegan8")
+    scratch = window_scratch(6, 4, 84, 8)
+    for path in sorted(data_paths.lpd_root.rglob("*.npz"))[:8]:  # dense songs first, then others
+        cells = merge_cells(lpd.read_npz(path), track_set, 24, 84)
+        starts = choose_starts(
+            valid_starts(np.ones(cells.length // 96, bool), 4, True),
+            5,
+            4,
+            False,
+            song_rng(0, path.stem),
+        )
+        fresh = densify_windows(cells, starts, 4, 84, 8)
+        reused = densify_windows(cells, starts, 4, 84, 8, scratch=scratch)
+        assert np.shares_memory(reused, scratch) and np.array_equal(reused, fresh)
