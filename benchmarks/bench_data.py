@@ -122,6 +122,7 @@ def _pipeline(root: Path, n: int | None, release: bool = False) -> dict:
         tree, store = Path(tmp) / "lpd", _Store(Path(tmp) / "store")
         n_files = link_release(tree, store) if release else link_subset(root, n, tree, store)
         out = Path(tmp) / "out"
+        os.sync()  # the tree's own writes are flushed now, not during the timed stages
         start = time.perf_counter()
         kept = filter.run(
             cfg_filter,
