@@ -63,7 +63,10 @@ def list_folder(source: str, root: Path, old: Cache, new: Cache) -> list[str]:
             continue
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         cached = old.get(key)
-        md5 = cached[3] if cached is not None and cached[:3] == stamp else file_md5(root / rel)
+        if isinstance(cached, list) and len(cached) == 4 and cached[:3] == stamp:
+            md5 = cached[3]
+        else:  # new, changed, or a damaged cache entry
+            md5 = file_md5(root / rel)
         new[key] = [*stamp, md5]
         lines.append(f"{source}\t{rel}\t{st.st_size}\t{md5}")
     return lines

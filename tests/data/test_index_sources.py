@@ -4,6 +4,7 @@ changed, and DVC reruns the data stages exactly when the listing changes."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 
@@ -68,6 +69,12 @@ def test_unchanged_folders_give_the_same_bytes_without_rehashing(data_paths, tmp
     (tmp_path / "out" / index_sources.CACHE_NAME).write_text("{not json")
     assert _listing(tmp_path, lpd, midi) == first
     assert len(hashed) == 6
+    cache = json.loads((tmp_path / "out" / index_sources.CACHE_NAME).read_text())
+    key = next(iter(cache))
+    cache[key] = 5  # valid JSON, a damaged entry: that file is hashed again
+    (tmp_path / "out" / index_sources.CACHE_NAME).write_text(json.dumps(cache))
+    assert _listing(tmp_path, lpd, midi) == first
+    assert len(hashed) == 7
 
 
 @pytest.mark.parametrize("change", ["same_size_edit", "copy_over", "add", "remove", "rename"])
