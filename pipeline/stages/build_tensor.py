@@ -22,6 +22,7 @@ from pipeline.config import BuildTensor, Filter, as_dict
 from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError
 from pipeline.data.manifest import OutsideRootError, read_manifest, source_path
+from pipeline.data.npz import NpzReader
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.phrase_file import EncodedBatch, encode_phrases, write_phrase_file
 from pipeline.data.phrases import (
@@ -83,7 +84,7 @@ def load_song(task: SongTask) -> Song:
             limits.check_midi_length(pm, bounds.max_song_steps)
         return midi.midi_to_song(pm)
     track_set = get_track_set(cfg.track_set)
-    with lpd.NpzReader(full) as npz:  # opened once: bounds, header and cells
+    with NpzReader(full) as npz:  # opened once: bounds, header and cells
         if bounds is not None:
             limits.check_npz(npz, bounds.max_song_steps)
             limits.check_length(lpd.npz_header(npz).length, bounds.max_song_steps)

@@ -41,6 +41,7 @@ from pipeline.config import Filter, as_dict
 from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError, read_all_tags, read_cleansed_ids, read_tag_list
 from pipeline.data.manifest import OutsideRootError, source_path
+from pipeline.data.npz import NpzReader
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR
 from pipeline.io import write_json, write_text
@@ -94,7 +95,7 @@ def _probe_npz(task: tuple[str, str, Filter]) -> Probe:
     """Length, problem, error and refusal of an LPD file (its bounds checked first)."""
     root, rel, cfg = task
     try:
-        with lpd.NpzReader(source_path(root, rel)) as npz:
+        with NpzReader(source_path(root, rel)) as npz:
             limits.check_npz(npz, cfg.max_song_steps)
             length = lpd.npz_header(npz).length
         limits.check_length(length, cfg.max_song_steps)
