@@ -29,12 +29,16 @@ import os
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+try:  # Intel's ISA-L: deflate and CRC-32 as zlib defines them, faster (see the module docstring)
+    from isal import isal_zlib as _zlib
+except ImportError:  # pragma: no cover - a platform without its wheels
+    import zlib as _zlib  # type: ignore[no-redef]
 
 _END = struct.Struct("<4s4H2LH")  # end of central directory record, without its comment
 _ENTRY = struct.Struct("<4s6H3L5H2L")  # central directory entry, without name, extra, comment
@@ -166,10 +170,13 @@ class NpzReader:
         start = member.offset + _LOCAL.size + name_len + extra_len
         stored = self._read_at(start, member.compress_size)
         if member.method == _DEFLATED:
-            data = zlib.decompressobj(-15).decompress(stored, member.file_size)
+            try:
+                data = _zlib.decompressobj(-15).decompress(stored, member.file_size)
+            except _zlib.error as error:  # one error type whichever library inflates
+                raise zipfile.BadZipFile(f"member {name}: corrupt deflate data ({error})") from None
         else:
             data = bytes(stored)
-        if len(data) != member.file_size or zlib.crc32(data) != member.crc:
+        if len(data) != member.file_size or _zlib.crc32(data) != member.crc:
             raise zipfile.BadZipFile(f"member {name}: bad CRC or size (truncated or corrupt)")
         return data
 
