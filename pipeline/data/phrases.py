@@ -31,7 +31,7 @@ class Cells:
     """The active cells of a merged song: one entry per (time, pitch, track), pitch re-based."""
 
     length: int  # steps
-    times: np.ndarray
+    times: np.ndarray  # 0 .. length - 1 (a Song's cells lie inside the song)
     pitches: np.ndarray  # 0 .. n_pitches-1
     tracks: np.ndarray  # index of the cell's track in the track set
 
@@ -72,9 +72,9 @@ def dense_song(
 def active_bars(cells: Cells) -> np.ndarray:
     """bool (n complete bars,): whether each bar has any active cell."""
     n_bars = cells.length // STEPS_PER_BAR
-    active = np.zeros(n_bars + 1, dtype=bool)  # the last entry gathers the trailing partial bar
-    active[np.minimum(cells.times // STEPS_PER_BAR, n_bars)] = True
-    return active[:n_bars]
+    hit = np.zeros(cells.length, dtype=bool)  # per step: no division per cell
+    hit[cells.times] = True
+    return hit[: n_bars * STEPS_PER_BAR].reshape(n_bars, STEPS_PER_BAR).any(axis=1)
 
 
 def valid_starts(active: np.ndarray, n_bars: int, allow_silent: bool) -> np.ndarray:
@@ -169,17 +169,17 @@ def densify_windows(
         out = scratch.reshape(-1)[: math.prod(shape)].reshape(shape)
         out.fill(False)
     if _disjoint(starts, n_bars):
-        # One pass over the cells: each bar belongs to at most one window.
-        window_of_bar = np.full(cells.length // STEPS_PER_BAR + 1, -1, dtype=np.int64)
+        # One pass over the cells: each step belongs to at most one window. ``base[t]`` is the
+        # flat index in ``out`` of step t's (pitch 0, track 0) cell, -1 outside the windows: one
+        # lookup per cell, and one flat index per cell (several times faster than four arrays).
+        row = n_pitches * n_tracks
+        ramp = np.arange(span, dtype=np.int64) * row
+        base = np.full(cells.length, -1, dtype=np.int64)
         for i, start in enumerate(starts):
-            window_of_bar[start : start + n_bars] = i
-        window = window_of_bar[np.minimum(cells.times // STEPS_PER_BAR, len(window_of_bar) - 1)]
-        inside = window >= 0
-        w = window[inside]
-        offset = cells.times[inside] - np.asarray(starts, dtype=np.int64)[w] * STEPS_PER_BAR
-        # One flat index per cell: several times faster than indexing with four arrays.
-        flat = ((w * span + offset) * n_pitches + cells.pitches[inside]) * n_tracks
-        out.reshape(-1)[flat + cells.tracks[inside]] = True
+            base[start * STEPS_PER_BAR : start * STEPS_PER_BAR + span] = ramp + i * span * row
+        at = base[cells.times]
+        inside = at >= 0
+        out.reshape(-1)[at[inside] + cells.pitches[inside] * n_tracks + cells.tracks[inside]] = True
     else:  # overlapping windows (allow_overlap): a cell may fall in several
         for i, start in enumerate(starts):
             t0 = start * STEPS_PER_BAR

@@ -55,9 +55,9 @@ class SongTask:
 
 @dataclass(frozen=True)
 class SongPhrases:
-    """What a worker sends back: the phrases of one song, or why it has none."""
+    """What a worker sends back: the phrases of one song, or why it has none (not its task: the
+    parent has it, and pickling its params back doubled the cost of each result message)."""
 
-    task: SongTask
     starts: list[int]
     chunks: list[bytes] | None  # compressed phrases (compression runs in the worker)
     skipped: str | None  # reason category
@@ -101,12 +101,12 @@ def song_phrases(task: SongTask) -> SongPhrases:
     try:
         song = load_song(task)
     except OutsideRootError as error:
-        return SongPhrases(task, [], None, "outside_root", str(error))
+        return SongPhrases([], None, "outside_root", str(error))
     except limits.SongTooBig as error:
-        return SongPhrases(task, [], None, error.rule, str(error))
+        return SongPhrases([], None, error.rule, str(error))
     except Exception as error:  # noqa: BLE001 - reported, never fatal
         text = f"{type(error).__name__}: {error}".replace(task.root, "<root>")
-        return SongPhrases(task, [], None, "unreadable", text)
+        return SongPhrases([], None, "unreadable", text)
     track_set = get_track_set(cfg.track_set)
     cells = merge_cells(song, track_set, cfg.lowest_pitch, cfg.n_pitches)
     valid = valid_starts(active_bars(cells), cfg.n_bars, cfg.allow_silent)
@@ -119,19 +119,20 @@ def song_phrases(task: SongTask) -> SongPhrases:
             f"{'non-silent ' if not cfg.allow_silent else ''}windows of {cfg.n_bars} bars "
             f"(song has {song.n_bars} complete bars), {cfg.phrases_per_song} needed"
         )
-        return SongPhrases(task, [], None, "too_few_windows", detail)
+        return SongPhrases([], None, "too_few_windows", detail)
     shape = (cfg.n_bars, cfg.n_pitches, track_set.n_tracks)
     scratch = window_scratch(cfg.phrases_per_song, *shape)
     phrases = densify_windows(cells, starts, *shape, scratch=scratch)
-    return SongPhrases(task, starts, encode_phrases(phrases), None)  # bytes: scratch is free again
+    return SongPhrases(starts, encode_phrases(phrases), None)  # bytes: scratch is free again
 
 
-def _batches(results: Iterator[SongPhrases], report: dict[str, Any]) -> Iterator[EncodedBatch]:
+def _batches(
+    tasks: list[SongTask], results: Iterator[SongPhrases], report: dict[str, Any]
+) -> Iterator[EncodedBatch]:
     """The songs' phrases, a few hundred at a time (the writer resizes the dataset once per
     batch: once per song cost a fifth of its time), with skipped songs counted in ``report``."""
     batch = EncodedBatch([], [], [], [])
-    for res in results:
-        t = res.task
+    for t, res in zip(tasks, results, strict=True):  # ordered_map keeps the tasks' order
         if res.chunks is None:
             report["skipped"].append(
                 {
@@ -184,7 +185,7 @@ def run(
     params = {k: v for k, v in as_dict(cfg).items() if k != "workers"}
     n = write_phrase_file(
         tensor,
-        _batches(ordered_map(song_phrases, tasks, workers, batch=8), out),
+        _batches(tasks, ordered_map(song_phrases, tasks, workers, batch=8), out),
         phrase_shape=(cfg.n_bars, STEPS_PER_BAR, cfg.n_pitches, track_set.n_tracks),
         tracks=track_set.info,
         lowest_pitch=cfg.lowest_pitch,
