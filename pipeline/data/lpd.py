@@ -117,30 +117,45 @@ def _read_track(npz: NpzReader, i: int, lo: int, hi: int) -> tuple[np.ndarray, n
     """Active (time, pitch) cells of track ``i`` with pitches in ``lo..hi-1``.
 
     Times keep the file's index dtype (int32 in LPD) and pitches are int32: converting to int64
-    cost more than reading.
+    cost more than reading. Every check is one NumPy method call on a whole array: a track has a
+    few thousand cells, so per-call overhead (``np.diff``, ``np.any``, two reductions for one
+    range check) had cost as much as the checks themselves.
     """
     key = f"pianoroll_{i}_csc"
-    n_steps, n_pitches = (int(x) for x in npz[f"{key}_shape"])
+    n_steps, n_pitches = npz[f"{key}_shape"].tolist()
     if n_steps == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    indptr = npz[f"{key}_indptr"].astype(np.int64)
-    per_pitch = np.diff(indptr)
-    if n_pitches != 128 or len(indptr) != 129 or np.any(per_pitch < 0):
+    indptr = npz[f"{key}_indptr"].astype(np.int64)  # signed: a decreasing uint pointer shows
+    per_pitch = indptr[1:] - indptr[:-1]
+    if n_pitches != 128 or len(indptr) != 129 or per_pitch.min() < 0:
         raise ValueError(f"track {i}: malformed CSC matrix (shape {n_steps}x{n_pitches})")
-    first, last = int(indptr[lo]), int(indptr[hi])
+    first, last, total = int(indptr[lo]), int(indptr[hi]), int(indptr[-1])
     indices = npz[f"{key}_indices"]
     data = npz[f"{key}_data"]
-    if len(indices) != indptr[-1] or len(data) != indptr[-1]:
+    if len(indices) != total or len(data) != total:
         raise ValueError(f"track {i}: CSC arrays disagree with indptr")
     times = indices[first:last]
-    pitches = np.repeat(np.arange(lo, hi, dtype=np.int32), per_pitch[lo:hi])
+    pitches = np.repeat(_PITCHES[lo:hi], per_pitch[lo:hi])
     velocities = data[first:last]
     if len(velocities) and velocities.min() <= 0:  # explicit zeros are rare: mask only then
         active = velocities > 0
         times, pitches = times[active], pitches[active]
-    if len(times) and (times.min() < 0 or times.max() >= n_steps):
+    if len(times) and _outside(times, n_steps):
         raise ValueError(f"track {i}: time index outside 0..{n_steps - 1}")
     return times, pitches
+
+
+_PITCHES = np.arange(128, dtype=np.int32)
+
+
+def _outside(values: np.ndarray, n: int) -> bool:
+    """Whether any of the integer ``values`` lies outside ``0 .. n - 1``, in one pass: seen as
+    unsigned, a negative value is larger than any ``n``."""
+    if values.dtype.kind == "i":
+        values = values.view(values.dtype.str.replace("i", "u"))  # same bytes and order
+    elif values.dtype.kind != "u":
+        raise ValueError(f"time indices are {values.dtype}, not integers")
+    return bool(values.max() >= n)
 
 
 def npz_song(

@@ -41,8 +41,11 @@ except ImportError:  # pragma: no cover - a platform without its wheels
     import zlib as _zlib  # type: ignore[no-redef]
 
 _END = struct.Struct("<4s4H2LH")  # end of central directory record, without its comment
-_ENTRY = struct.Struct("<4s6H3L5H2L")  # central directory entry, without name, extra, comment
-_LOCAL = struct.Struct("<4s5H3L2H")  # local file header, without name and extra
+# A central directory entry without its name, extra field and comment, unpacked to the fields used
+# here only: signature, flags, method, CRC, sizes, name/extra/comment lengths, header offset (the
+# versions, time, date, disk and attributes are skipped as pad bytes).
+_ENTRY = struct.Struct("<4s4x2H4x3L3H8xL")
+_LOCAL = struct.Struct("<4s22x2H")  # local file header: signature, name and extra field lengths
 _ZIP64 = 0xFFFFFFFF  # a 32-bit field that says "see the zip64 record"
 WHOLE_FILE_BYTES = 8 << 20  # files up to this size are read in one call (LPD's: about 100 kB)
 _UTF8_NAME = 0x800  # general purpose flag: the name is UTF-8 (else cp437)
@@ -82,27 +85,38 @@ def _plain_directory(
         return None
     if dir_offset + dir_size != size - _END.size:  # zip64 records, a prefix, or a damaged end
         return None
-    directory = read_at(dir_offset, dir_size)
+    directory = bytes(read_at(dir_offset, dir_size))  # bytes: slicing it gives bytes
     if len(directory) != dir_size:
         return None
+    # Tight on purpose (an LPD file has dozens of entries and the release 21,425 files): one
+    # unpack per entry, and each Member made as the plain tuple it is.
     members: dict[str, Member] = {}
-    pos = 0
+    pos, unpack, head, make = 0, _ENTRY.unpack_from, _ENTRY.size, tuple.__new__
     for _ in range(n_total):
-        if pos + _ENTRY.size > len(directory):
+        if pos + head > dir_size:
             return None
-        entry = _ENTRY.unpack_from(directory, pos)
-        sig, flags, method, crc, compress_size, file_size = entry[0], *entry[3:5], *entry[7:10]
-        name_len, extra_len, comment_len, offset = entry[10], entry[11], entry[12], entry[16]
+        (
+            sig,
+            flags,
+            method,
+            crc,
+            compress_size,
+            file_size,
+            name_len,
+            extra_len,
+            comment_len,
+            offset,
+        ) = unpack(directory, pos)
         if sig != b"PK\x01\x02" or _ZIP64 in (compress_size, file_size, offset):
             return None
-        raw_name = bytes(directory[pos + _ENTRY.size : pos + _ENTRY.size + name_len])
+        raw_name = directory[pos + head : pos + head + name_len]
         if raw_name.isascii():  # ASCII reads the same in both encodings, and decodes fastest
             name = raw_name.decode("ascii")
         else:
             name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
-        members[name] = Member(name, method, flags, crc, compress_size, file_size, offset)
-        pos += _ENTRY.size + name_len + extra_len + comment_len
-    return members if pos == len(directory) else None
+        members[name] = make(Member, (name, method, flags, crc, compress_size, file_size, offset))
+        pos += head + name_len + extra_len + comment_len
+    return members if pos == dir_size else None
 
 
 def _zipfile_directory(file: io.BufferedReader) -> dict[str, Member]:
@@ -164,15 +178,17 @@ class NpzReader:
             with zipfile.ZipFile(self._file) as archive:
                 return archive.read(name)
         head = self._read_at(member.offset, _LOCAL.size)
-        if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
+        if len(head) < _LOCAL.size:
             raise zipfile.BadZipFile(f"member {name}: no local file header")
-        name_len, extra_len = _LOCAL.unpack(head)[-2:]
+        sig, name_len, extra_len = _LOCAL.unpack(head)
+        if sig != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"member {name}: no local file header")
         start = member.offset + _LOCAL.size + name_len + extra_len
         stored = self._read_at(start, member.compress_size)
         if member.method == _DEFLATED:
             try:
                 data = _zlib.decompressobj(-15).decompress(stored, member.file_size)
-            except _zlib.error as error:  # one error type whichever library inflates
+            except _zlib.error as error:  # type: ignore[misc]  # isal's stub; one error type for both
                 raise zipfile.BadZipFile(f"member {name}: corrupt deflate data ({error})") from None
         else:
             data = bytes(stored)

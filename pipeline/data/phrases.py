@@ -74,7 +74,7 @@ def active_bars(cells: Cells) -> np.ndarray:
     n_bars = cells.length // STEPS_PER_BAR
     hit = np.zeros(cells.length, dtype=bool)  # per step: no division per cell
     hit[cells.times] = True
-    return hit[: n_bars * STEPS_PER_BAR].reshape(n_bars, STEPS_PER_BAR).any(axis=1)
+    return np.asarray(hit[: n_bars * STEPS_PER_BAR].reshape(n_bars, STEPS_PER_BAR).any(axis=1))
 
 
 def valid_starts(active: np.ndarray, n_bars: int, allow_silent: bool) -> np.ndarray:
