@@ -63,22 +63,23 @@ def check_npz(npz: NpzReader, max_steps: int) -> None:
     matrix; downbeat and tempo at most 8 bytes per allowed step; everything else (indptr, shapes,
     info.json) is tiny.
     """
-    members = npz.members
-    steps = {}
-    for name, info in members.items():
-        if name.endswith("_csc_shape.npy"):
-            steps[name[: -len("_shape.npy")]] = _claimed_steps(npz, info)
+    # Each name split once, at its last "_": ("pianoroll_0_csc", "data.npy"), ("", "tempo.npy").
+    parts = [(name.rpartition("_"), info) for name, info in npz.members.items()]
+    steps = {
+        track: _claimed_steps(npz, info)
+        for (track, _, kind), info in parts
+        if kind == "shape.npy" and track.endswith("_csc")
+    }
     check_length(max(steps.values(), default=0), max_steps)
-    for name, info in members.items():
-        track = name.rsplit("_", 1)[0]
-        if name.endswith(("_csc_data.npy", "_csc_indices.npy")):
+    for (track, _, kind), info in parts:
+        if kind in ("data.npy", "indices.npy") and track.endswith("_csc"):
             limit = steps.get(track, 0) * PITCHES * 8 + _HEADER_SLACK
-        elif name.startswith(("downbeat", "tempo")):
+        elif info.name.startswith(("downbeat", "tempo")):
             limit = max_steps * 8 + _HEADER_SLACK
         else:
             limit = _SMALL_MEMBER
         if info.file_size > limit:
-            raise _too_large(name, info, limit)
+            raise _too_large(info.name, info, limit)
 
 
 def check_length(length: int, max_steps: int) -> None:

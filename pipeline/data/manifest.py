@@ -12,7 +12,8 @@ import csv
 import functools
 import os
 import re
-from pathlib import Path, PurePosixPath
+import stat
+from pathlib import Path
 
 from pipeline.data.labels import DataError
 
@@ -66,10 +67,11 @@ def row_problem(row: dict[str, str | None]) -> str | None:
 
 def relative_path_problem(rel: str) -> str | None:
     """Why ``rel`` is not a plain path inside a root (absolute, ``..``); None if it is."""
-    posix = PurePosixPath(rel)
-    if posix.is_absolute() or rel.startswith("\\") or (len(rel) > 1 and rel[1] == ":"):
+    # Plain string tests, as PurePosixPath decides them (asked about every song several times):
+    # absolute means a leading "/", and ".." is a component that no normalization removes.
+    if rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
         return f"path {rel!r} is absolute; it must be relative to the source root"
-    if ".." in posix.parts:
+    if ".." in rel.split("/"):
         return f"path {rel!r} leads outside the source root"
     if "\0" in rel:
         return f"path {rel!r} holds a NUL byte"
@@ -82,10 +84,31 @@ def source_path(root: str | Path, rel: str) -> Path:
     if problem:
         raise OutsideRootError(problem)
     full = Path(root) / rel
-    resolved, inside = os.path.realpath(full), _resolved_root(str(root))
+    inside = _resolved_root(str(root))
+    if _plain_below(inside, rel):
+        return full
+    resolved = os.path.realpath(full)
     if resolved != inside and not resolved.startswith(inside.rstrip(os.sep) + os.sep):
         raise OutsideRootError(f"path {rel!r} is a link that leads outside the source root")
     return full
+
+
+def _plain_below(resolved_root: str, rel: str) -> bool:
+    """Whether every component of ``rel`` (no ``..``) below ``resolved_root`` exists and none is
+    a link: then ``rel`` resolves inside the root as it stands. Half the lstat calls of
+    ``os.path.realpath``, which starts again at "/" for each of the release's 21,425 files, and
+    half its time; anything else (a link, a missing component) is left to ``realpath``."""
+    path = resolved_root
+    for part in rel.split("/"):
+        if part in ("", "."):
+            continue
+        path = f"{path}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=8)
