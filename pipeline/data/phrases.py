@@ -154,7 +154,8 @@ def densify_windows(
     n_tracks: int,
     scratch: np.ndarray | None = None,
 ) -> np.ndarray:
-    """bool (len(starts), n_bars, 96, n_pitches, n_tracks): the windows at ``starts``.
+    """bool (len(starts), n_bars, 96, n_pitches, n_tracks): the windows at ``starts``, each a
+    window of complete bars inside the song (as :func:`valid_starts` gives them).
 
     With ``scratch`` (a C-contiguous bool array of at least that size, e.g. from
     :func:`window_scratch`) the windows are written into it and a view of it is returned, valid
