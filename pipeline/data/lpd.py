@@ -113,6 +113,9 @@ def read_npz_header(path: str | Path) -> NpzHeader:
         return npz_header(npz)
 
 
+_PITCHES = np.arange(128, dtype=np.int32)  # LPD's pitch numbers, sliced per track
+
+
 def _read_track(npz: NpzReader, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Active (time, pitch) cells of track ``i`` with pitches in ``lo..hi-1``.
 
@@ -143,9 +146,6 @@ def _read_track(npz: NpzReader, i: int, lo: int, hi: int) -> tuple[np.ndarray, n
     if len(times) and _outside(times, n_steps):
         raise ValueError(f"track {i}: time index outside 0..{n_steps - 1}")
     return times, pitches
-
-
-_PITCHES = np.arange(128, dtype=np.int32)
 
 
 def _outside(values: np.ndarray, n: int) -> bool:

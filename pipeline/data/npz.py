@@ -178,11 +178,9 @@ class NpzReader:
             with zipfile.ZipFile(self._file) as archive:
                 return archive.read(name)
         head = self._read_at(member.offset, _LOCAL.size)
-        if len(head) < _LOCAL.size:
+        if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
             raise zipfile.BadZipFile(f"member {name}: no local file header")
-        sig, name_len, extra_len = _LOCAL.unpack(head)
-        if sig != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"member {name}: no local file header")
+        _, name_len, extra_len = _LOCAL.unpack(head)
         start = member.offset + _LOCAL.size + name_len + extra_len
         stored = self._read_at(start, member.compress_size)
         if member.method == _DEFLATED:
