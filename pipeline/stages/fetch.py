@@ -35,7 +35,7 @@ from pipeline.config import Fetch
 from pipeline.fetch.http import HttpOptions, SourceFailed, download
 from pipeline.fetch.manifest import Entry, ManifestError, load_manifest
 from pipeline.fetch.place import Needed, copy_local, differs, extract
-from pipeline.io import write_json
+from pipeline.io import walk_files, write_json
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Tally:
     present: int = 0
     by_source: Counter[str] = field(default_factory=Counter)
     downloaded_bytes: int = 0
+    removed: int = 0  # files not in the manifest
 
     def as_dict(self, manifest_sha256: str) -> dict:
         return {
@@ -67,6 +68,7 @@ class Tally:
             "obtained": sum(self.by_source.values()),
             "by_source": dict(sorted(self.by_source.items())),
             "downloaded_bytes": self.downloaded_bytes,
+            "removed": self.removed,
         }
 
 
@@ -192,6 +194,18 @@ def fetch_entry(entry: Entry, root: Path, cfg: Fetch, needed: Needed, tally: Tal
         )
 
 
+def prune(root: Path, keep: set[str]) -> int:
+    """Remove the files under ``root`` that the manifest does not list (left by an earlier
+    manifest: ``filter`` would read them as songs); keep resumable ``.part`` downloads."""
+    removed = 0
+    for rel in walk_files(root) if root.is_dir() else []:
+        if rel not in keep and not rel.endswith(".part"):
+            log.info("removing %s: not in the manifest", root / rel)
+            (root / rel).unlink()
+            removed += 1
+    return removed
+
+
 def run(sources: Path, cfg: Fetch, root: Path, report: Path) -> dict:
     """Put every file of the manifest ``sources`` under ``root``, verified; write the report."""
     entries = load_manifest(sources)
@@ -211,6 +225,9 @@ def run(sources: Path, cfg: Fetch, root: Path, report: Path) -> dict:
                 new[dest.relative_to(root).as_posix()] = [
                     st.st_size, st.st_mtime_ns, st.st_ino, spec.sha256
                 ]  # fmt: skip
+    tally.removed = prune(
+        root, {f"{(Path(e.dest) / f.rel).as_posix()}" for e in entries for f in e.files}
+    )
     summary = tally.as_dict(hashlib.sha256(sources.read_bytes()).hexdigest())
     write_json(report, summary)
     if new != state:

@@ -259,3 +259,15 @@ def test_main_exits_2_with_one_line(tmp_path, data):
     assert "Traceback" not in proc.stderr
     assert "cleansed_ids: no source gave 1 file(s)" in proc.stderr
     shutil.rmtree(tmp_path / "lpd", ignore_errors=True)
+
+
+def test_files_the_manifest_no_longer_lists_are_removed(tmp_path, data, shared_data):
+    run(tmp_path, data, cfg(local_dir=str(shared_data)))
+    stale = tmp_path / "lpd" / "lpd_cleansed" / "Z" / "Z" / "Z" / "TRZZZ" / "old.npz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a song of an earlier manifest")
+    part = tmp_path / "lpd" / ".downloads" / "lpd_cleansed.tar.gz.part"
+    part.parent.mkdir()
+    part.write_bytes(b"resumable")
+    report = run(tmp_path, data, cfg(local_dir=str(shared_data)))
+    assert report["removed"] == 1 and not stale.exists() and part.exists()
