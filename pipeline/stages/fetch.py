@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 STATE_NAME = "verified.json"
 DOWNLOADS = ".downloads"
+MAX_REASONS = 8  # failures named in the error; a local copy can fail file by file
 
 
 class FetchError(Exception):
@@ -188,9 +189,12 @@ def fetch_entry(entry: Entry, root: Path, cfg: Fetch, needed: Needed, tally: Tal
         if not urls:
             errors.append("no mirror given (fetch.mirrors) and no official URL known")
         first = sorted(needed)[0]
+        shown = errors[:MAX_REASONS] + [f"{len(errors) - MAX_REASONS} more"] * (
+            len(errors) > MAX_REASONS
+        )
         raise FetchError(
             f"{entry.name}: no source gave {len(needed)} file(s) (e.g. {first}); "
-            + "; ".join(errors)
+            + "; ".join(shown)
         )
 
 

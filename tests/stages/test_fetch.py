@@ -271,3 +271,25 @@ def test_files_the_manifest_no_longer_lists_are_removed(tmp_path, data, shared_d
     part.write_bytes(b"resumable")
     report = run(tmp_path, data, cfg(local_dir=str(shared_data)))
     assert report["removed"] == 1 and not stale.exists() and part.exists()
+
+
+def test_a_damaged_local_copy_is_named_file_by_file_and_the_mirror_used(tmp_path, data):
+    local = tmp_path / "local"
+    for rel, content in data.npz.items():
+        (local / "lpd_cleansed" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / "lpd_cleansed" / rel).write_bytes(content[:-1])  # each one byte short
+    (local / "cleansed_ids.txt").write_bytes(data.ids)
+    for rel, content in data.labels.items():
+        (local / "labels" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / "labels" / rel).write_bytes(content)
+    with pytest.raises(fetch.FetchError) as error:
+        run(tmp_path, data, cfg(local_dir=str(local)))
+    message = str(error.value)
+    assert message.startswith(f"lpd_cleansed: no source gave {N_NPZ} file(s)")
+    for rel in data.npz:
+        assert f"{local}/lpd_cleansed/{rel}: size" in message
+    assert not (tmp_path / "lpd" / "lpd_cleansed").exists() or leftovers(tmp_path) == []
+    with serve(data.downloads()) as server:
+        report = run(tmp_path, data, cfg([server.url], local_dir=str(local)))
+    assert report["by_source"][f"{server.url}/lpd_cleansed.tar.gz"] == N_NPZ
+    assert_complete(tmp_path, data)
