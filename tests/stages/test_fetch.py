@@ -293,3 +293,17 @@ def test_a_damaged_local_copy_is_named_file_by_file_and_the_mirror_used(tmp_path
         report = run(tmp_path, data, cfg([server.url], local_dir=str(local)))
     assert report["by_source"][f"{server.url}/lpd_cleansed.tar.gz"] == N_NPZ
     assert_complete(tmp_path, data)
+
+
+def test_the_repositorys_manifest_describes_the_shared_data(tmp_path, shared_data):
+    """data/sources.yaml lists every alternative-tagged LPD-cleansed file, the 69 Last.fm lists
+    and cleansed_ids.txt, with the sizes and hashes of the copy in ../shared/data."""
+    report = fetch.run(
+        REPO / "data" / "sources.yaml",
+        cfg(local_dir=str(shared_data)),
+        tmp_path / "lpd",
+        tmp_path / "out" / "report.json",
+    )
+    tree = shared_data / "lpd_alternative" / "lpd_cleansed"
+    assert report["files"] == report["obtained"] == len(list(tree.rglob("*.npz"))) + 69 + 1
+    assert set(report["by_source"]) <= {"local (linked)", "local (copied)"}
