@@ -66,6 +66,28 @@ class Paths:
 
 
 @dataclass(frozen=True)
+class Fetch:
+    """Stage ``fetch``: where the inputs listed in ``data/sources.yaml`` come from (issue 18).
+
+    Sources are tried in order: the local folder, then each mirror, then the official URLs.
+    """
+
+    local_dir: str | None  # a folder already holding the data (e.g. ../shared/data); null: none
+    mirrors: list[str]  # base URLs tried before the official ones: <mirror>/<download name>
+    retries: int  # further attempts per URL on 5xx, a cut connection or a timeout
+    backoff: float  # seconds before the first retry, doubled after each
+    timeout: float  # seconds without data before a connection counts as failed
+
+    def __post_init__(self) -> None:
+        _check(self.retries >= 0, "fetch.retries", f"must be >= 0, got {self.retries}")
+        _check(self.backoff >= 0, "fetch.backoff", f"must be >= 0, got {self.backoff}")
+        _check(self.timeout > 0, "fetch.timeout", f"must be > 0, got {self.timeout}")
+        for i, url in enumerate(self.mirrors):
+            ok = url.startswith(("http://", "https://"))
+            _check(ok, f"fetch.mirrors[{i}]", f"must be an http(s) URL, got {url!r}")
+
+
+@dataclass(frozen=True)
 class Filter:
     """Stage ``filter``: which songs enter the training tensor (paper section 4.1)."""
 
@@ -264,6 +286,7 @@ class Params:
     """The whole ``params.yaml``."""
 
     paths: Paths
+    fetch: Fetch
     filter: Filter
     build_tensor: BuildTensor
     model: Model

@@ -48,6 +48,9 @@ def test_default_params_load(params):
         ("filter", "colour", "red", "filter.colour: unknown key"),
         ("metrics", "modes", ["paper", "exact"], "metrics.modes: unknown mode 'exact'"),
         ("sample", "n_grid", 0, "sample.n_grid: must be >= 1"),
+        ("fetch", "mirrors", ["ftp://x/"], "fetch.mirrors[0]: must be an http(s) URL"),
+        ("fetch", "timeout", 0, "fetch.timeout: must be > 0"),
+        ("fetch", "local_dir", 3, "fetch.local_dir: must be a string"),
     ],
 )
 def test_bad_value_names_file_and_key(section, key, value, message):

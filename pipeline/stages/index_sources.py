@@ -21,6 +21,10 @@ as it does in DVC.
 Snakemake runs the rule when a folder is newer than the listing (its inputs are the folders,
 checked by modification time as Snakemake checks any folder). Links are followed (a changed target
 changes the listing); a link that points nowhere is listed with size -1 and no hash.
+
+The MIDI folder is read only with ``filter.source: midi``: an LPD run lists it when it is there
+and does without it otherwise (``paths.midi_dir`` points into ``../shared``, which a fresh clone
+lacks); a MIDI run without it is an error naming the folder.
 """
 
 from __future__ import annotations
@@ -81,11 +85,18 @@ def read_cache(path: Path) -> Cache:
         return {}
 
 
-def run(lpd_root: Path, midi_dir: Path, listing: Path) -> int:
-    """Write the listing of both folders to ``listing``; return the number of files listed."""
+def run(lpd_root: Path, midi_dir: Path, listing: Path, source: str = "midi") -> int:
+    """Write the listing of both folders to ``listing``; return the number of files listed.
+
+    With ``source`` "lpd" a missing ``midi_dir`` is listed as empty instead of an error.
+    """
     cache_path = listing.parent / CACHE_NAME
     old, new = read_cache(cache_path), Cache()
-    lines = list_folder("lpd", lpd_root, old, new) + list_folder("midi", midi_dir, old, new)
+    lines = list_folder("lpd", lpd_root, old, new)
+    if source == "midi" or midi_dir.exists():
+        lines += list_folder("midi", midi_dir, old, new)
+    else:
+        log.info("no MIDI folder %s: not needed with filter.source: lpd", midi_dir)
     write_text(listing, "\t".join(COLUMNS) + "\n" + "".join(line + "\n" for line in lines))
     hashed = sum(old.get(key) != entry for key, entry in new.items())
     if new != old:
@@ -100,9 +111,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name}", required=True, type=Path)
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    load_or_exit(args.params)  # validates the params and claims the checkout, as every stage
+    params = load_or_exit(args.params)  # validates the params and claims the checkout
     with exit_on(FileNotFoundError):
-        run(args.lpd_root, args.midi_dir, args.listing)
+        run(args.lpd_root, args.midi_dir, args.listing, params.filter.source)
 
 
 if __name__ == "__main__":

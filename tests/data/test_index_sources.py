@@ -120,6 +120,17 @@ def test_a_missing_folder_is_an_error_naming_it(tmp_path):
         index_sources.run(tmp_path / "nope", tmp_path, tmp_path / "listing.tsv")
 
 
+def test_a_missing_midi_folder_matters_only_to_a_midi_run(tmp_path):
+    """A fresh clone has no ../shared/data/midi: an LPD run lists the LPD tree alone."""
+    lpd, listing = tmp_path / "lpd", tmp_path / "out" / "listing.tsv"
+    lpd.mkdir()
+    (lpd / "a.npz").write_bytes(b"song")
+    assert index_sources.run(lpd, tmp_path / "no_midi", listing, "lpd") == 1
+    assert listing.read_text().splitlines()[1].startswith("lpd\ta.npz\t4\t")
+    with pytest.raises(FileNotFoundError, match="midi folder .*no_midi is not a folder"):
+        index_sources.run(lpd, tmp_path / "no_midi", listing, "midi")
+
+
 def test_dvc_reruns_the_data_stages_exactly_when_a_song_changes(data_paths, tmp_path):
     """Through DVC: nothing but index_sources runs when nothing changed; a song file replaced
     inside the tree (the folders are no DVC dependency any more) reruns filter."""

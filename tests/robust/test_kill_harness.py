@@ -48,7 +48,7 @@ def test_outputs_compare_as_bytes_but_for_provenance_and_audio_noise():
 
 @pytest.mark.slow
 def test_killed_build_tensor_reruns_to_the_same_bytes():
-    stages = ["index_sources", "filter", "build_tensor"]  # each stage after what it reads
+    stages = ["fetch", "index_sources", "filter", "build_tensor"]  # each after what it reads
     tallies = harness(["dvc", "snakemake"], stages, 3, seed=1, only={"build_tensor"})
     print(table(tallies))
     assert [t.tool for t in tallies] == ["dvc", "snakemake"]

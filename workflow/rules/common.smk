@@ -1,6 +1,7 @@
 # Shared by every rule file: config validation and path helpers. No rule lives here.
 
 import glob
+import os
 
 import yaml
 
@@ -28,6 +29,22 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     sample_set="|".join(SAMPLE_SETS),
     eval_set="|".join(EVALUATE_SETS),
+
+
+# Stage fetch's folder and report (rule fetch, data.smk).
+FETCH_DEST = "data/lpd"
+FETCH_REPORT = "outputs/fetch/report.json"
+
+
+def source_input(path):
+    """A source path as a rule input: fetch's report for a path inside data/lpd, else the path.
+
+    data/lpd is not a declared output (rule fetch), so in a fresh clone its files exist only once
+    fetch has run; depending on the report orders the rule after fetch and reruns it when fetch
+    runs again. A path elsewhere (a full LPD download) is an input as before.
+    """
+    inside = os.path.normpath(path) + os.sep
+    return FETCH_REPORT if inside.startswith(FETCH_DEST + os.sep) else path
 
 
 def code(*parts):

@@ -1,22 +1,56 @@
-# Stages index_sources, filter and build_tensor: raw LPD (or MIDI) to the HDF5 training tensor.
+# Stages fetch, index_sources, filter and build_tensor: raw LPD (or MIDI) to the HDF5 training
+# tensor.
+
+
+# fetch needs the network (or the local copy), which a cluster's compute nodes may lack.
+localrules:
+    fetch,
+
+
+rule fetch:
+    # data/lpd is not declared as an output: Snakemake deletes a rule's outputs before running
+    # it, while fetch keeps what is there and gets only what is missing (DVC: persist). The rules
+    # that read data/lpd depend on the report instead (source_input, common.smk).
+    input:
+        code=code("stages/fetch.py", "fetch"),
+        sources="data/sources.yaml",
+    output:
+        report=FETCH_REPORT,
+    log:
+        "logs/fetch.log",
+    params:
+        params_file=PARAMS_FILE,
+        dest=FETCH_DEST,
+        values=config["fetch"],
+    shell:
+        "python -m pipeline.stages.fetch --params {params.params_file}"
+        " --sources {input.sources}"
+        " --dest {params.dest} --report {output.report} --log {log}"
 
 
 rule index_sources:
-    # DVC runs this stage every time (always_changed); Snakemake when a source folder is newer
-    # than the listing (pipeline/stages/index_sources.py).
+    # DVC runs this stage every time (always_changed); Snakemake when fetch ran again or a source
+    # folder outside data/lpd is newer than the listing (pipeline/stages/index_sources.py). The
+    # MIDI folder counts only with filter.source: midi (an LPD run needs none).
     input:
         code=code("stages/index_sources.py"),
-        lpd_root=config["paths"]["lpd_root"],
-        midi_dir=config["paths"]["midi_dir"],
+        fetched=FETCH_REPORT,
+        lpd_root=source_input(config["paths"]["lpd_root"]),
+        midi_dir=(
+            config["paths"]["midi_dir"] if config["filter"]["source"] == "midi" else []
+        ),
     output:
         listing="outputs/index_sources/listing.tsv",
     log:
         "logs/index_sources.log",
     params:
         params_file=PARAMS_FILE,
+        lpd_root=config["paths"]["lpd_root"],
+        midi_dir=config["paths"]["midi_dir"],
+        source=config["filter"]["source"],
     shell:
         "python -m pipeline.stages.index_sources --params {params.params_file}"
-        " --lpd-root {input.lpd_root} --midi-dir {input.midi_dir}"
+        " --lpd-root {params.lpd_root} --midi-dir {params.midi_dir}"
         " --listing {output.listing} --log {log}"
 
 
@@ -24,8 +58,8 @@ rule filter:
     input:
         code=code("stages/filter.py", "data", "config.py"),
         listing="outputs/index_sources/listing.tsv",
-        cleansed_ids=config["paths"]["cleansed_ids"],
-        lastfm_dir=config["paths"]["lastfm_dir"],
+        cleansed_ids=source_input(config["paths"]["cleansed_ids"]),
+        lastfm_dir=source_input(config["paths"]["lastfm_dir"]),
     output:
         manifest="outputs/filter/manifest.csv",
         report="outputs/filter/report.json",
@@ -34,6 +68,8 @@ rule filter:
     params:
         params_file=PARAMS_FILE,
         lpd_root=config["paths"]["lpd_root"],
+        cleansed_ids=config["paths"]["cleansed_ids"],
+        lastfm_dir=config["paths"]["lastfm_dir"],
         midi_dir=config["paths"]["midi_dir"],
         source=config["filter"]["source"],
         tag=config["filter"]["tag"],
@@ -42,8 +78,8 @@ rule filter:
         max_midi_bytes=config["filter"]["max_midi_bytes"],
     shell:
         "python -m pipeline.stages.filter --params {params.params_file}"
-        " --lpd-root {params.lpd_root} --cleansed-ids {input.cleansed_ids}"
-        " --lastfm-dir {input.lastfm_dir} --midi-dir {params.midi_dir}"
+        " --lpd-root {params.lpd_root} --cleansed-ids {params.cleansed_ids}"
+        " --lastfm-dir {params.lastfm_dir} --midi-dir {params.midi_dir}"
         " --manifest {output.manifest} --report {output.report}"
         " --log {log}"
 

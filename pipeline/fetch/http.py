@@ -1,0 +1,169 @@
+"""One file over HTTP(S), the way a large public dataset has to be fetched (issue 18, section 1).
+
+- Resume: bytes go to ``<dest>.part`` beside the destination; a later attempt (or a later run)
+  asks for the rest with an HTTP ``Range`` header. A server that ignores it and answers 200 sends
+  the whole file again, which then restarts the part from zero.
+- Refuse HTML: a ``text/html`` reply, or a body that starts like an HTML page (a login or
+  "quota exceeded" page served in place of the file), fails the source at once.
+- Retry with exponential backoff (``backoff * 2**n`` seconds, at most ``retries`` times) on 5xx,
+  429, a cut connection and a timeout; any other HTTP error fails the source at once.
+- Verify the size and sha256 (when known) before the atomic rename onto the destination; a part
+  with the wrong content is deleted, so that the next source starts clean.
+
+Standard library only (``urllib.request``); a progress bar on stderr (tqdm) when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+USER_AGENT = "bmusegan-pipeline-fetch/1"
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+class SourceFailed(Exception):
+    """This source cannot give the file; the message says why (the caller tries the next one)."""
+
+
+class _Retry(Exception):
+    """A failure worth another attempt at the same URL (5xx, cut connection, timeout)."""
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    retries: int  # further attempts per URL after the first
+    backoff: float  # seconds before the first retry; doubled after each
+    timeout: float  # seconds of silence before a connection counts as failed
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def looks_like_html(head: bytes) -> bool:
+    """Whether the first bytes of a body are an HTML page rather than the file asked for."""
+    return head.lstrip()[:16].lower().startswith(_HTML_STARTS)
+
+
+def download(url: str, dest: Path, size: int | None, sha256: str | None, opts: HttpOptions) -> int:
+    """Fetch ``url`` into ``dest`` (atomically, verified); return the bytes received.
+
+    Raises SourceFailed with the reason when the URL cannot give the file.
+    """
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    received = [0]  # bytes over the network, cut attempts included
+    for attempt in range(opts.retries + 1):
+        try:
+            _transfer(url, part, size, opts.timeout, received)
+            break
+        except _Retry as why:
+            if attempt == opts.retries:
+                raise SourceFailed(f"{why} (gave up after {attempt + 1} attempts)") from None
+            delay = opts.backoff * 2**attempt
+            log.warning("%s: %s; attempt %d in %.1f s", url, why, attempt + 2, delay)
+            time.sleep(delay)
+    _verify_part(part, size, sha256)
+    os.replace(part, dest)
+    return received[0]
+
+
+def _verify_part(part: Path, size: int | None, sha256: str | None) -> None:
+    """Check a complete part; delete it and fail the source when it is not the file."""
+    have = part.stat().st_size
+    if size is not None and have != size:
+        part.unlink()
+        raise SourceFailed(f"got {have:,} bytes, the manifest says {size:,}")
+    if sha256 is not None and file_sha256(part) != sha256:
+        part.unlink()
+        raise SourceFailed("sha256 differs from the manifest")
+
+
+def _open(url: str, have: int, timeout: float) -> http.client.HTTPResponse:
+    """Send the request (with a Range header when resuming); classify the failures."""
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code >= 500 or error.code == 429:
+            raise _Retry(f"HTTP {error.code} {error.reason}") from None
+        raise SourceFailed(f"HTTP {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise _Retry(f"cannot connect ({getattr(error, 'reason', error)})") from None
+
+
+def _transfer(url: str, part: Path, size: int | None, timeout: float, received: list[int]) -> None:
+    """One attempt: append the rest of the file to ``part``; count the bytes in ``received``."""
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have >= size:
+        if have == size:
+            return  # complete already (a run killed between the last byte and the rename)
+        part.unlink()  # longer than the file: not a part of it
+        have = 0
+    try:
+        response = _open(url, have, timeout)
+    except SourceFailed as why:
+        if have and "416" in str(why):  # the server cannot resume from here: start over
+            part.unlink()
+            raise _Retry("range not satisfiable; starting over") from None
+        raise
+    with response:
+        if response.headers.get_content_type() == "text/html":
+            part.unlink(missing_ok=True)
+            raise SourceFailed("served an HTML page (Content-Type text/html), not the file")
+        if have and response.status != 206:
+            log.info("%s: the server ignored the Range request; starting over", url)
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else size
+        _copy_body(response, part, have, total, url, received)
+
+
+def _copy_body(
+    response: http.client.HTTPResponse,
+    part: Path,
+    have: int,
+    total: int | None,
+    url: str,
+    counter: list[int],
+) -> None:
+    """Write the body to ``part`` (appending at ``have``); a cut connection is retried."""
+    received = 0
+    name = url.rsplit("/", 1)[-1]
+    bar = tqdm(
+        total=total, initial=have, unit="B", unit_scale=True, desc=name, file=sys.stderr,
+        disable=not sys.stderr.isatty(), leave=False,
+    )  # fmt: skip
+    with open(part, "ab" if have else "wb") as out, bar:
+        try:
+            while chunk := response.read(CHUNK):
+                if not have and not received and looks_like_html(chunk):
+                    out.close()
+                    part.unlink()
+                    raise SourceFailed("served an HTML page, not the file")
+                out.write(chunk)
+                received += len(chunk)
+                counter[0] += len(chunk)
+                bar.update(len(chunk))
+        except (http.client.IncompleteRead, OSError) as error:
+            raise _Retry(f"connection cut after {have + received:,} bytes ({error!r})") from None
+    if total is not None and have + received < total:
+        raise _Retry(f"connection cut after {have + received:,} of {total:,} bytes")

@@ -1,0 +1,109 @@
+"""Write the sources manifest ``data/sources.yaml`` from a local copy of the data (docs/fetch.md).
+
+    python scripts/make_sources.py [../shared/data] [data/sources.yaml]
+
+The local copy must be in this machine's layout (``lpd_alternative/lpd_cleansed/``,
+``lpd/cleansed_ids.txt``, ``labels/lastfm/``), byte-identical to the public release: the manifest
+records the size and sha256 of every file the run uses, so the files fetched later are checked
+against it. The URLs and provenance notes are fixed below; change them here, not in the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import yaml
+
+# Pinned to the commits the `search` index stores for these files (docs/fetch.md, "Sources").
+LPD_REPO = "https://raw.githubusercontent.com/salu133445/lakh-pianoroll-dataset"
+LABELS_URL = f"{LPD_REPO}/1cfe780edffa460192920bcbd3ccfa5edb6c96f4/data/labels.tar.gz"
+MMT_REPO = "https://raw.githubusercontent.com/salu133445/mmt"
+IDS_URL = f"{MMT_REPO}/a98fcd202552d67c0acc3b8dadc63cd4a5fd55a0/data/lmd/cleansed_ids.txt"
+
+HEADER = """\
+# The pipeline's inputs and where to get them: read by stage fetch (pipeline/stages/fetch.py,
+# docs/fetch.md). Written by scripts/make_sources.py from ../shared/data; do not edit by hand.
+#
+# Sources, tried in order: fetch.local_dir (params.yaml), fetch.mirrors (<mirror>/<download>),
+# then the urls below. Each file the run uses is checked against [size, sha256].
+#
+# cleansed_ids: the LPD list of LPD-cleansed files ("md5<4 spaces>MSD id"). Official copy:
+#   salu133445/mmt, data/lmd/cleansed_ids.txt at commit a98fcd2 (1,178,375 bytes, the size and
+#   last lines of ../shared/data/lpd/cleansed_ids.txt). The LPD page's own link is a Google Drive
+#   id, not listed: Google Drive serves an HTML confirmation page for large files.
+# labels: the LPD label lists (Last.fm tags used here). Official copy:
+#   salu133445/lakh-pianoroll-dataset, data/labels.tar.gz at commit 1cfe780 (869,278 bytes, as the
+#   issue found). The archive has no published checksum and its inner layout was not seen here:
+#   members are matched by the end of their path (lastfm/id_list_<tag>.txt), each checked below.
+# lpd_cleansed: every LPD-cleansed file whose MSD id has the Last.fm alternative tag (2,076), the
+#   paper's training-set source, hashed from ../shared/data/lpd_alternative (byte-identical to the
+#   release). The release tarball (lpd_cleansed.tar.gz, all 21,425 files, no published checksum)
+#   is linked from https://salu133445.github.io/lakh-pianoroll-dataset/dataset to a university
+#   SharePoint share; no direct download URL could be found, so none is listed: give a mirror
+#   (fetch.mirrors) or a local copy (fetch.local_dir) holding lpd_cleansed.tar.gz or its tree.
+"""
+
+
+def _hashes(root: Path, rels: list[str]) -> dict[str, list]:
+    out = {}
+    for rel in rels:
+        data = (root / rel).read_bytes()
+        out[rel] = [len(data), hashlib.sha256(data).hexdigest()]
+    return out
+
+
+def entries(local: Path) -> dict:
+    """The manifest's entries, hashed from ``local`` (this machine's layout)."""
+    ids = local / "lpd" / "cleansed_ids.txt"
+    lastfm = local / "labels"
+    tree = local / "lpd_alternative" / "lpd_cleansed"
+    labels = sorted(p.relative_to(lastfm).as_posix() for p in lastfm.glob("lastfm/*.txt"))
+    npz = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*.npz"))
+    id_file = _hashes(ids.parent, [ids.name])
+    return {
+        "cleansed_ids": {
+            "download": "cleansed_ids.txt",
+            "kind": "file",
+            "size": id_file[ids.name][0],
+            "sha256": id_file[ids.name][1],
+            "urls": [IDS_URL],
+            "dest": ".",
+            "local": ["lpd", "."],
+            "files": id_file,
+        },
+        "labels": {
+            "download": "labels.tar.gz",
+            "kind": "tar.gz",
+            "size": 869278,
+            "sha256": None,
+            "urls": [LABELS_URL],
+            "dest": "labels",
+            "local": ["labels", "."],
+            "files": _hashes(lastfm, labels),
+        },
+        "lpd_cleansed": {
+            "download": "lpd_cleansed.tar.gz",
+            "kind": "tar.gz",
+            "size": None,
+            "sha256": None,
+            "urls": [],
+            "dest": "lpd_cleansed",
+            "local": ["lpd_alternative/lpd_cleansed", "lpd_cleansed", "lpd/lpd_cleansed"],
+            "files": _hashes(tree, npz),
+        },
+    }
+
+
+def main() -> None:
+    local = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+    out = Path(sys.argv[2] if len(sys.argv) > 2 else "data/sources.yaml")
+    data = {"entries": entries(local)}
+    body = yaml.safe_dump(data, sort_keys=False, width=120, default_flow_style=None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(HEADER + body)
+
+
+if __name__ == "__main__":
+    main()
