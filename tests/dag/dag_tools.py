@@ -1,7 +1,8 @@
 """Helpers for the DAG tests: a scratch copy of the repo and both orchestrators' views of the DAG.
 
 The scratch copy lives in ``<tmp>/main`` with ``<tmp>/shared`` linked to the real ``../shared``, so
-the default ``../shared/...`` paths of params.yaml resolve exactly as in a real checkout.
+the default ``../shared/...`` paths of params.yaml resolve exactly as in a real checkout; or, for
+the whole-DAG runs, with nothing beside it and the data served on 127.0.0.1 (``Mirror``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ BIN = Path(sys.executable).parent  # the virtualenv's bin/: python, dvc, snakema
 # Stage instances of the whole DAG (both tools; test_dag_parity checks they agree): 9 trainings,
 # 12 sample sets, 13 evaluations, fetch, index_sources, filter, build_tensor, tables and report.
 N_JOBS = 40
+# Alternative-tagged LPD-cleansed files the mirrored whole-DAG runs fetch: enough phrases for
+# batches of one.
+N_MIRRORED = 30
 PROVENANCE = b"<h2>Provenance</h2>"  # the results page's run-specific end
 # Stages DVC runs on every `dvc repro` (always_changed in dvc.yaml): a no-op repro runs these and
 # nothing else, and `dvc status` always lists them.
@@ -54,6 +58,15 @@ class Job:
     outs: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Mirror:
+    """A 127.0.0.1 server of a subset of the real data (tests/fetch_tools.py) and its manifest."""
+
+    url: str
+    manifest: dict
+    server: object  # tests.fetch_tools.Server: its ``requests`` count what fetch downloaded
+
+
 def env() -> dict[str, str]:
     """The environment for subprocesses: the virtualenv first on PATH, git identity set."""
     return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -67,8 +80,13 @@ def run(cmd: list[str], cwd: Path, timeout: float = 3600) -> str:
     return output
 
 
-def scratch_repo(tmp: Path, params_update: dict | None = None) -> Path:
-    """Copy the tracked and untracked-unignored files of the repo to ``tmp/main`` as a git repo."""
+def scratch_repo(tmp: Path, params_update: dict | None = None, mirror=None) -> Path:
+    """Copy the tracked and untracked-unignored files of the repo to ``tmp/main`` as a git repo.
+
+    ``tmp/shared`` links to the real ``../shared``, unless ``mirror`` (a ``MirrorRun``) is given:
+    then nothing is beside the copy, as in a user's fresh clone, and stage fetch takes a subset of
+    the real data from that server on 127.0.0.1 alone (its manifest replaces data/sources.yaml).
+    """
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -84,7 +102,13 @@ def scratch_repo(tmp: Path, params_update: dict | None = None) -> Path:
         if src.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, root / name)
-    (tmp / "shared").symlink_to(SHARED, target_is_directory=True)
+    if mirror is None:
+        (tmp / "shared").symlink_to(SHARED, target_is_directory=True)
+    else:
+        fetch = {"local_dir": None, "mirrors": [mirror.url], "backoff": 0.0}
+        params_update = {**(params_update or {}), "fetch": fetch}
+        params_update.pop("paths", None)  # paths stay at what fetch fills, data/lpd
+        (root / "data" / "sources.yaml").write_text(yaml.safe_dump(mirror.manifest))
     if params_update:
         write_params(root, params_update)
     run(["git", "init", "-q"], root)

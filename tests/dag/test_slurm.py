@@ -82,8 +82,9 @@ def fit_profile_to_this_node(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory) -> tuple[Path, str]:
-    root = scratch_repo(tmp_path_factory.mktemp("slurm"), TINY)
+def slurm_run(cluster, tmp_path_factory, mirror) -> tuple[Path, str]:
+    # the same data as the local run it is compared with: fetched from the session's mirror
+    root = scratch_repo(tmp_path_factory.mktemp("slurm"), TINY, mirror)
     fit_profile_to_this_node(root)
     # Frequent status checks: tiny jobs end in seconds, and the plugin waits this long before
     # each check while jobs finish (the profile's 40 s suits real ones; with 10 s the cores sat

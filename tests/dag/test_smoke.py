@@ -2,11 +2,14 @@
 
 DVC runs in a scratch copy of the repo of its own (``tests/dag/dag_tools.py``), Snakemake's test
 reads the session's shared run (``conftest.py``): a full run produces the tables, a second run
-does nothing, and changing one training param reruns only the stages that depend on it.
+does nothing, and changing one training param reruns only the stages that depend on it. Both run
+as a user's fresh clone would, with no ../shared beside them: stage fetch downloads a subset of the
+real data from a server on 127.0.0.1 and verifies it (issue 18), and a second run downloads nothing.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,6 +18,7 @@ from tests.dag.dag_tools import (
     ALWAYS_RUN,
     BIN,
     N_JOBS,
+    N_MIRRORED,
     parse_snakemake_jobs,
     run,
     scratch_repo,
@@ -78,15 +82,22 @@ def ran_snakemake_jobs(output: str) -> set[str]:
     return set(parse_snakemake_jobs(output))
 
 
-def test_dvc_runs_everything_then_nothing(tmp_path):
-    root = scratch_repo(tmp_path, TINY)
+def test_dvc_runs_everything_then_nothing(tmp_path, mirror):
+    # a user's fresh clone: no ../shared beside it, the data fetched from a mirror (issue 18)
+    root = scratch_repo(tmp_path, TINY, mirror)
+    before = len(mirror.server.requests)
     first = dvc(root, "repro")
     assert len(ran_dvc_stages(first)) == N_JOBS
+    assert len(mirror.server.requests) - before == 3  # one request per download
+    report = json.loads((root / "outputs/fetch/report.json").read_text())
+    assert report["downloaded_bytes"] > 0
+    assert len(list((root / "data/lpd/lpd_cleansed").rglob("*.npz"))) == N_MIRRORED
     table = (root / "outputs/tables/table1.md").read_text()
     assert "training data" in table and "`paper` mode" in table and "`musical` mode" in table
 
     second = dvc(root, "repro")
     assert ran_dvc_stages(second) == ALWAYS_RUN
+    assert len(mirror.server.requests) - before == 3  # the second run downloaded nothing
     assert "training_data" in dvc(root, "metrics", "show")
     dvc(root, "plots", "show")
     assert (root / "dvc_plots" / "index.html").is_file()
@@ -101,6 +112,7 @@ def test_snakemake_runs_everything_then_nothing(local_snakemake_run):
     # the session's shared run (conftest.py): the whole DAG, then the same command again
     root = local_snakemake_run.root
     assert len(ran_snakemake_jobs(local_snakemake_run.first)) == N_JOBS
+    assert local_snakemake_run.downloads == 3  # fetch: one request per download, from the mirror
     assert (root / "outputs/tables/table2.md").is_file()
     assert "Nothing to be done" in local_snakemake_run.second
 
