@@ -13,7 +13,7 @@ rule index_sources:
     log:
         "logs/index_sources.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
     shell:
         "python -m pipeline.stages.index_sources --params {params.params_file}"
         " --lpd-root {input.lpd_root} --midi-dir {input.midi_dir}"
@@ -32,7 +32,7 @@ rule filter:
     log:
         "logs/filter.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         lpd_root=config["paths"]["lpd_root"],
         midi_dir=config["paths"]["midi_dir"],
         source=config["filter"]["source"],
@@ -59,7 +59,7 @@ rule build_tensor:
     log:
         "logs/build_tensor.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         lpd_root=config["paths"]["lpd_root"],
         midi_dir=config["paths"]["midi_dir"],
         values={k: v for k, v in config["build_tensor"].items() if k != "workers"},
