@@ -218,9 +218,15 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    for name in ("manifest", "lpd-root", "midi-dir", "tensor", "report"):
-        parser.add_argument(f"--{name}", required=True, type=Path)
+    parser = stage_parser(__doc__)
+    for name, what in (
+        ("manifest", "the song manifest that stage filter wrote"),
+        ("lpd-root", "the LPD tree the manifest's paths are relative to (paths.lpd_root)"),
+        ("midi-dir", "the MIDI folder, for a manifest of MIDI files (paths.midi_dir)"),
+        ("tensor", "the phrase file to write (HDF5)"),
+        ("report", "the report to write (JSON: songs used and skipped, and why)"),
+    ):
+        parser.add_argument(f"--{name}", required=True, type=Path, help=f"{what}; required")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)

@@ -21,12 +21,49 @@ from pipeline.stages.lock import CheckoutBusy, claim_checkout
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def stage_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every stage takes."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml", help="the params file (params.yaml)")
-    parser.add_argument("--log", default=None, help="also write the log to this file")
+def first_paragraph(doc: str | None) -> str:
+    """The first paragraph of a module docstring on one line: a command's ``--help`` description."""
+    return " ".join((doc or "").split("\n\n")[0].split()).replace("``", "")
+
+
+def stage_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the options every stage takes, described by the first paragraph of
+    the stage module's docstring ``doc``."""
+    parser = argparse.ArgumentParser(
+        description=first_paragraph(doc),
+        epilog="A bad params file or input stops the stage with one line on stderr, exit status 2.",
+    )
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        help="the params file to read, validated first (default: params.yaml)",
+    )
+    parser.add_argument(
+        "--log", default=None, help="also write the log to this file (default: stderr only)"
+    )
     return parser
+
+
+def count(text: str) -> int:
+    """An argparse ``type`` for a count of at least 1: a bad one is a usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type`` for a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def setup_logging(log_path: str | None) -> None:

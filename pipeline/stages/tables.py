@@ -242,16 +242,28 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--metrics-dir", type=Path, required=True)
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--metrics-dir",
+        type=Path,
+        required=True,
+        help="the folder of <set>/metrics.json that stage evaluate wrote; required",
+    )
     parser.add_argument(
         "--runs-dir",
         type=Path,
         required=True,
-        help="folder holding pretrain/<run>/ and train/<run>/ outputs",
+        help="the folder holding pretrain/<run>/ and train/<run>/ outputs; required",
     )
-    parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="the paper's table values (spec/paper_reference.csv, paths.paper_reference); required",
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where the tables and plots go; required"
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)

@@ -47,17 +47,28 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.split("\n")[0])
-    parser.add_argument("--experiment", required=True, choices=EXPERIMENTS)
-    parser.add_argument("--tensor", type=Path, required=True, help="training phrase file (HDF5)")
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--experiment", required=True, choices=EXPERIMENTS, help="the model to train; required"
+    )
+    parser.add_argument(
+        "--tensor", type=Path, required=True, help="the training phrase file (HDF5); required"
+    )
     parser.add_argument(
         "--pretrained",
         type=Path,
         default=None,
-        help="stage-one checkpoint (twostage_* and joint_* only)",
+        help="the stage-one checkpoint: required by twostage_* and joint_*, refused by end2end_*",
     )
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--snapshot-dir", type=Path, required=True)
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where the checkpoint and logs go; required"
+    )
+    parser.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        required=True,
+        help="the rolling resume snapshot's folder (a killed run resumes from it); required",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     try:
