@@ -109,3 +109,30 @@ def exit_on(*errors: type[Exception]) -> Iterator[None]:
             "%sno space left on device; the output was not written", where
         )
         raise SystemExit(2) from None
+
+
+def existing_file(text: str) -> Path:
+    """An argparse ``type`` for an input file that must exist (a folder is refused)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a folder, not a file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """An argparse ``type`` for an input folder that must exist."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    return path
+
+
+def params_arg(text: str) -> Params:
+    """An argparse ``type`` that loads and validates a params file, for commands other than the
+    stages (benchmarks): a bad file is a usage error naming the file and the key."""
+    try:
+        return load_params(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
