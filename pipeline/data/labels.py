@@ -15,14 +15,20 @@ def read_cleansed_ids(path: str | Path) -> dict[str, list[str]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: cleansed id list not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not a text file (byte {error.start})") from None
     by_md5: dict[str, list[str]] = defaultdict(list)
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 2:
             raise DataError(f"{path}:{number}: expected 'md5 MSD-id', got {line!r}")
         by_md5[fields[0]].append(fields[1])
+    if not by_md5:  # every file would fail the cleansed_ids rule
+        raise DataError(f"{path}: the cleansed id list is empty")
     return {md5: sorted(ids) for md5, ids in by_md5.items()}
 
 

@@ -86,7 +86,10 @@ def read_tables(tables_dir: Path) -> tuple[dict[str, pd.DataFrame], str]:
         path = tables_dir / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing; run the tables stage first")
-        tables[name] = pd.read_csv(path)
+        try:
+            tables[name] = pd.read_csv(path)
+        except ValueError as error:  # empty, not text, not CSV (pandas' errors are ValueErrors)
+            raise ValueError(f"{path}: not a readable table ({error})") from None
     md = (tables_dir / "table1.md").read_text().splitlines()
     caption = next((line for line in md if line.startswith("Scale of this run")), "")
     return tables, caption
