@@ -8,13 +8,17 @@ process per case would cost seconds each.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from pipeline import dvc_flags
 from pipeline.config import Params
+from pipeline.models.__main__ import main as models_main
 from pipeline.report import provenance
 from pipeline.stages import (
     build_tensor,
@@ -27,7 +31,7 @@ from pipeline.stages import (
     tables,
     train,
 )
-from tests.dag.dag_tools import SHARED
+from tests.dag.dag_tools import REPO, SHARED
 from tests.robust.cli_fuzz import Option, argv_of, cases, lpd_tree, mistake, replace_option
 from tests.robust.test_damaged_files import _metrics_tree
 from tests.training.conftest import write_params
@@ -173,3 +177,83 @@ def test_stage_reports(tmp_path, what):
         with pytest.raises(ValueError) as error:
             provenance.data_counts(*pair)
         assert str(error.value).startswith(f"{bad}: ") and "\n" not in str(error.value)
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline.dvc_flags, pipeline.models and the benchmarks' argument parsing
+# --------------------------------------------------------------------------------------------
+
+
+def one_line_exit_2(main, argv: list[str], capsys, *words: str) -> str:
+    """``main(argv)`` exits 2; its stderr ends in one error line naming each of ``words``."""
+    code, err = exit_status(main, argv, capsys)
+    assert code == 2, (code, err[-2000:])
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "error: " in last, err
+    for word in words:
+        assert word in last, (word, last)
+    return last
+
+
+@pytest.mark.parametrize("what", ["missing", "a folder", "empty", "random bytes", "unknown key"])
+def test_dvc_flags_mistakes(tmp_path, capsys, what):
+    if what == "unknown key":
+        bad = tmp_path / "overlay.yaml"
+        bad.write_text("pretrain:\n  epochs: 20\n")
+    else:
+        bad = mistake(tmp_path, "file", what)
+    one_line_exit_2(dvc_flags.main, [str(bad)], capsys, str(bad))
+    paper = str(REPO / "configs" / "paper.yaml")
+    one_line_exit_2(dvc_flags.main, [paper, "--base", str(bad)], capsys, str(bad))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--z-dim", "0"], ["--n-tracks", "-1"], ["--z-dim", "x"], ["--network", "Q"], ["--colour"]],
+)
+def test_models_summary_mistakes(capsys, argv):
+    one_line_exit_2(models_main, ["--summary", *argv], capsys)
+
+
+def load_benchmark(name: str):
+    """A benchmark script as a module (benchmarks/ is a folder of scripts, not a package)."""
+    folder = str(REPO / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # bench_refiner imports bench_models, as when run as a script
+    return importlib.import_module(name)
+
+
+BENCHMARK_MISTAKES = {
+    "bench_compression": [["--n", "-1"], ["--repeat", "0"], ["--tensor", "{missing}"]],
+    "bench_data": [["--small", "0"], ["--lpd-root", "{missing}"], ["--lpd-root", "{file}"]],
+    "bench_metrics": [["--phrases", "-5"], ["--chunk", "0"], ["--tensor", "{folder}"]],
+    "bench_models": [["--batch", "0"], ["--reps", "-1"], ["--device", "tpu"]],
+    "bench_refiner": [["--batch", "0"], ["--reps", "x"]],
+    "bench_synth": [["{missing}"], ["{folder}"], ["{file}", "extra"]],
+    "bench_training": [["--iterations", "0"], ["--batch-scale", "-1"], ["--batch-scale", "nan"]],
+}
+PARAMS_MISTAKES = ["{missing}", "{folder}", "{bad_yaml}"]
+
+
+def benchmark_cases() -> list[tuple[str, list[str]]]:
+    out = [(name, argv) for name, argvs in BENCHMARK_MISTAKES.items() for argv in argvs]
+    out += [(name, ["--colour"]) for name in BENCHMARK_MISTAKES]
+    out += [
+        (n, ["--params", p]) for n in ("bench_metrics", "bench_training") for p in PARAMS_MISTAKES
+    ]
+    return out
+
+
+@pytest.mark.parametrize(("name", "argv"), benchmark_cases())
+def test_benchmark_argument_mistakes(tmp_path, capsys, name, argv):
+    paths = {
+        "missing": tmp_path / "absent.h5",
+        "folder": tmp_path,
+        "file": tmp_path / "file.txt",
+        "bad_yaml": tmp_path / "bad.yaml",
+    }
+    paths["file"].write_text("x")
+    paths["bad_yaml"].write_text("optim: [unclosed\n")
+    argv = [a.format(**paths) for a in argv]
+    one_line_exit_2(load_benchmark(name).main, argv, capsys)
