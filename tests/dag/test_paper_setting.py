@@ -70,3 +70,17 @@ def test_dvc_experiment_with_the_flags_runs_the_paper_setting(tmp_path: Path) ->
     recorded = lock["stages"]["filter"]["params"]["params.yaml"]
     assert "--lpd-root ../my_data/lpd " in lock["stages"]["filter"]["cmd"]
     assert recorded == {key: want[key.split(".")[0]][key.split(".")[1]] for key in recorded}
+
+
+def test_snakemake_reruns_follow_the_values_not_the_params_file_name(tmp_path: Path) -> None:
+    """With the overlay, every stage reads another --params file; the data stages, whose values
+    the paper overlay leaves alone, are still up to date, and an overlay that changes one of
+    their values reruns them."""
+    root = scratch_repo(tmp_path)
+    target = "outputs/build_tensor/phrases.h5"
+    run([str(BIN / "snakemake"), "--cores", "2", target], root)
+    dry = [str(BIN / "snakemake"), "-n", target, "--configfile"]
+    assert "Nothing to be done" in run([*dry, PAPER], root)
+    (root / "seed.yaml").write_text("build_tensor:\n  seed: 1\n")
+    out = run([*dry, "seed.yaml"], root)
+    assert "rule build_tensor:" in out and "rule filter:" not in out, out[-3000:]
