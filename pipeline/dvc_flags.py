@@ -52,8 +52,13 @@ def set_flags(overlay: Path, base: Path = Path("params.yaml")) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Print the flags on one line; a bad file ends with one line on stderr and exit status 2."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-        epilog="example: dvc exp run -n paper $(python -m pipeline.dvc_flags configs/paper.yaml)",
+        prog="python -m pipeline.dvc_flags",
+        description="Print the `dvc exp run -S` flags that apply an overlay (a YAML file of only\n"
+        "the keys it changes) to params.yaml: one flag per key of the overlay, none for any\n"
+        "other key, so your paths stay as they are. The merged setting is validated first.",
+        epilog="example:\n"
+        "  dvc exp run -n paper $(python -m pipeline.dvc_flags configs/paper.yaml)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "overlay", type=Path, help="the overlay to apply: a YAML file of the keys it changes"

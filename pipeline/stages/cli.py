@@ -29,7 +29,9 @@ def first_paragraph(doc: str | None) -> str:
 def stage_parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the options every stage takes, described by the first paragraph of
     the stage module's docstring ``doc``."""
+    script = Path(sys.argv[0])
     parser = argparse.ArgumentParser(
+        prog=f"python -m pipeline.stages.{script.stem}" if script.parent.name == "stages" else None,
         description=first_paragraph(doc),
         epilog="A bad params file or input stops the stage with one line on stderr, exit status 2.",
     )
