@@ -290,6 +290,8 @@ def run(
     tag_ids = read_tag_list(lastfm_dir, cfg.tag) if cfg.tag is not None else None
     if cfg.source == "lpd" or Path(cleansed_ids).is_file() or tag_ids is not None:
         ids = read_cleansed_ids(cleansed_ids)
+        if cfg.source == "lpd" and not ids:  # (MIDI files need no MSD id)
+            raise DataError(f"{cleansed_ids}: empty: every LPD file would fail the id rule")
     else:
         ids = {}
     root = Path(lpd_root if cfg.source == "lpd" else midi_dir)
