@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.config import ConfigError, Params, load_params
-from pipeline.io import is_disk_full
+from pipeline.io import OutputPathError, is_disk_full, make_parent
 from pipeline.stages.lock import CheckoutBusy, claim_checkout
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -44,6 +44,15 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
         "--log", default=None, help="also write the log to this file (default: stderr only)"
     )
     return parser
+
+
+def check_outputs(files: tuple[str | Path, ...] = (), folders: tuple[str | Path, ...] = ()) -> None:
+    """Before a long run: each output path can be written as a file or a folder (its parent
+    folders are made), else an OutputPathError naming it, which ``exit_on`` turns into exit 2."""
+    for path in files:
+        make_parent(Path(path), "file")
+    for path in folders:
+        make_parent(Path(path), "folder")
 
 
 def count(text: str) -> int:
@@ -100,6 +109,9 @@ def exit_on(*errors: type[Exception]) -> Iterator[None]:
         yield
     except errors as error:
         logging.getLogger("pipeline").error("%s", error)
+        raise SystemExit(2) from None
+    except OutputPathError as error:
+        logging.getLogger("pipeline").error("%s", error.strerror)
         raise SystemExit(2) from None
     except OSError as error:
         if not is_disk_full(error):

@@ -32,7 +32,13 @@ from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.metrics.evaluator import PhraseEvaluator
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(files=(args.metrics,))
         run(params.metrics, args.phrases, args.metrics)
 
 

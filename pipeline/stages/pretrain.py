@@ -16,7 +16,13 @@ from typing import Any
 
 from pipeline.config import DISCRIMINATORS, Params
 from pipeline.data.labels import DataError
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.training.runner import run_training
 
 
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(folders=(args.out_dir, args.snapshot_dir))
         run(params, args.discriminator, args.tensor, args.out_dir, args.snapshot_dir)
 
 

@@ -43,7 +43,13 @@ from pipeline.export.audio import write_audio_files
 from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import atomic_dir
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device
 
@@ -179,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_or_exit(args.params)
     device = pick_device(params.optim.device)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(folders=(args.out_dir,))
         run(params.sample, args.checkpoint, args.tensor, args.binarize, args.out_dir, device)
 
 

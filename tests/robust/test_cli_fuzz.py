@@ -123,6 +123,28 @@ def valid(tmp_path_factory, tiny: Params, tensor: Path, stage_one: Path) -> dict
     return {name: ["--params", pfile, *argv_of(values)] for name, values in cmd.items()}
 
 
+# Outputs: a folder where a file goes (or a file where a folder goes), and a path under a file.
+OUTPUTS = {
+    "index_sources": [Option("listing", F)],
+    "filter": [Option("manifest", F), Option("report", F)],
+    "build_tensor": [Option("tensor", F), Option("report", F)],
+    "pretrain": [Option("out-dir", D)],
+    "train": [Option("out-dir", D)],
+    "sample": [Option("out-dir", D)],
+    "evaluate": [Option("metrics", F)],
+    "tables": [Option("out-dir", D)],
+}
+
+
+def output_cases() -> list[tuple[str, str, str]]:
+    out = []
+    for command, opts in OUTPUTS.items():
+        for opt in opts:
+            wrong = "a folder" if opt.kind == F else "a file"
+            out += [(command, opt.name, wrong), (command, opt.name, "under a file")]
+    return out
+
+
 def exit_status(main, argv: list[str], capsys) -> tuple[int | str | None, str]:
     """Run ``main(argv)``; return its exit status (0 when it returns) and its stderr."""
     capsys.readouterr()
@@ -134,18 +156,31 @@ def exit_status(main, argv: list[str], capsys) -> tuple[int | str | None, str]:
     return code, capsys.readouterr().err
 
 
+def exits_2_naming(main, argv: list[str], capsys, bad: Path) -> None:
+    """``main(argv)`` exits 2 with exactly one error line, and that line names ``bad``."""
+    code, err = exit_status(main, argv, capsys)
+    assert code == 2, (code, err[-2000:])
+    errors = [line for line in err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, err[-2000:]
+    assert str(bad) in errors[0], errors[0]
+
+
 @pytest.mark.parametrize(
     ("command", "option", "what"), [c for c in cases(INPUTS) if c not in NOT_MISTAKES]
 )
 def test_a_mistaken_input_exits_2_with_one_line(tmp_path, valid, capsys, command, option, what):
     bad = mistake(tmp_path, option, what)
-    code, err = exit_status(
-        MAINS[command], replace_option(valid[command], option, str(bad)), capsys
-    )
-    assert code == 2, (code, err[-2000:])
-    errors = [line for line in err.splitlines() if " ERROR " in line]
-    assert len(errors) == 1, err[-2000:]
-    assert str(bad) in errors[0], errors[0]
+    exits_2_naming(MAINS[command], replace_option(valid[command], option, str(bad)), capsys, bad)
+
+
+@pytest.mark.parametrize(("command", "option", "what"), output_cases())
+def test_a_mistaken_output_exits_2_with_one_line(tmp_path, valid, capsys, command, option, what):
+    if what == "under a file":
+        (tmp_path / "file").write_text("")
+        bad = tmp_path / "file" / "out"
+    else:
+        bad = mistake(tmp_path, "dir" if what == "a file" else "file", what)
+    exits_2_naming(MAINS[command], replace_option(valid[command], option, str(bad)), capsys, bad)
 
 
 @pytest.mark.parametrize("command", sorted(MAINS))
