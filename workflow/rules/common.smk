@@ -21,9 +21,10 @@ from pipeline.io import write_text
 # with each --configfile deep-merged over it (snakemake.utils.update_config, the merge that
 # pipeline.config.merge_overlay mirrors for DVC) and any --config values on top. A bad value fails
 # before any job starts (exit_on_config_error: validate.smk).
-PARAMS = exit_on_config_error(
-    lambda: params_from_dict(config, overlay_source(BASE_PARAMS, OVERLAYS))
-)
+SOURCE = overlay_source(BASE_PARAMS, OVERLAYS)
+if workflow.config_settings.config:
+    SOURCE += " with --config"
+PARAMS = exit_on_config_error(lambda: params_from_dict(config, SOURCE))
 
 
 def resolved_params_file(params):
