@@ -1,5 +1,5 @@
 # The experiment DAG for Snakemake: the same stages and the identical commands as dvc.yaml
-# (tests/test_dag_parity.py checks it). Run: snakemake --cores 2
+# (tests/dag/test_dag_parity.py checks it). Run: snakemake --cores 2
 # After a Snakemake run, `dvc commit -f` records it for DVC (DESIGN.md convention 6).
 
 

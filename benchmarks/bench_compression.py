@@ -18,6 +18,8 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from pipeline.stages.cli import count, existing_file, first_paragraph
+
 CANDIDATES = {
     "gzip-4 + shuffle (before)": dict(compression="gzip", compression_opts=4, shuffle=True),
     "gzip-1": dict(compression="gzip", compression_opts=1),
@@ -70,12 +72,27 @@ def read_chunks(path: Path, out: np.ndarray, size: int = 1024) -> None:
             data.read_direct(out[start:stop], np.s_[start:stop], np.s_[0 : stop - start])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tensor", type=Path, default=Path("outputs/build_tensor/phrases.h5"))
-    parser.add_argument("--n", type=int, default=2000, help="phrases to use")
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    parser.add_argument(
+        "--tensor",
+        type=existing_file,
+        default="outputs/build_tensor/phrases.h5",
+        help="the phrase file to take real phrases from (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n",
+        type=count,
+        default=2000,
+        help="phrases to use, from the start (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=count,
+        default=3,
+        help="runs per measurement, best kept (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
     with h5py.File(args.tensor, "r") as f:
         phrases = np.asarray(f["phrases"][: args.n], dtype=bool)
     n, raw_mb = len(phrases), phrases.nbytes / 1e6

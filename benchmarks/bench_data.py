@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.stages.cli import count, existing_dir, first_paragraph
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
@@ -175,17 +177,33 @@ def _one(kind: str, root: Path, n: int | None) -> None:
     print(json.dumps(result))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lpd-root", type=Path, default=DATA / "lpd_alternative" / "lpd_cleansed")
-    parser.add_argument("--small", type=int, default=100)
-    parser.add_argument("--tree", action="store_true", help="also the release-sized link tree")
-    parser.add_argument("--tree-only", action="store_true", help="only the release-sized tree")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    parser.add_argument(
+        "--lpd-root",
+        type=existing_dir,
+        default=str(DATA / "lpd_alternative" / "lpd_cleansed"),
+        help="the LPD-cleansed tree to read (default: the bundled lpd_alternative tree)",
+    )
+    parser.add_argument(
+        "--small",
+        type=count,
+        default=100,
+        help="songs of the small run, to compare peak memory with the full run (default: 100)",
+    )
+    parser.add_argument(
+        "--tree",
+        action="store_true",
+        help="also time a link tree as large as the whole LPD-cleansed release (21,425 files)",
+    )
+    parser.add_argument(
+        "--tree-only", action="store_true", help="time only that release-sized tree"
+    )
     parser.add_argument(
         "--one", choices=["baseline", "pipeline", "release"], help=argparse.SUPPRESS
     )
-    parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--n", type=count, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     if args.one:
         _one(args.one, args.lpd_root.resolve(), args.n)

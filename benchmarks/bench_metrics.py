@@ -30,11 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import load_params  # noqa: E402
 from pipeline.data.phrase_file import count_phrases, read_phrases  # noqa: E402
 from pipeline.metrics.engine import bar_scores, bar_statistics  # noqa: E402
 from pipeline.metrics.evaluator import PhraseEvaluator  # noqa: E402
 from pipeline.metrics.loop_reference import loop_bar_scores  # noqa: E402
+from pipeline.stages.cli import count, existing_file, first_paragraph, params_arg  # noqa: E402
 
 PAPER_PHRASES = 13_746
 
@@ -123,17 +123,41 @@ def report(name: str, result: dict[str, float]) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--tensor", default=None, help="HDF5 phrase file to resample phrases from")
-    parser.add_argument("--phrases", type=int, default=PAPER_PHRASES)
-    parser.add_argument("--chunk", type=int, default=None, help="pool size (default chunk_size)")
-    parser.add_argument("--loop", type=int, default=64, help="phrases for the per-bar loop")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="default: up to 2")
-    args = parser.parse_args()
-    cfg = load_params(args.params).metrics
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    parser.add_argument(
+        "--params",
+        type=params_arg,
+        default="params.yaml",
+        help="the params file (metrics section; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tensor",
+        type=existing_file,
+        default=None,
+        help="a phrase file (HDF5) to resample the pool from (default: random sparse phrases)",
+    )
+    parser.add_argument(
+        "--phrases",
+        type=count,
+        default=PAPER_PHRASES,
+        help="phrases to evaluate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=count,
+        default=None,
+        help="pool size in phrases (default: metrics.chunk_size)",
+    )
+    parser.add_argument(
+        "--loop", type=count, default=64, help="phrases for the per-bar loop (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pool (default: 0)")
+    parser.add_argument(
+        "--threads", type=count, default=None, help="torch threads (default: up to 2)"
+    )
+    args = parser.parse_args(argv)
+    cfg = args.params.metrics
     modes = list(cfg.modes)
     n_pool = args.chunk or cfg.chunk_size
     if args.tensor:

@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.models import build_discriminator, build_generator, build_refiner
+from pipeline.stages.cli import count, first_paragraph
 
 Step = Callable[[], None]
 
@@ -186,13 +187,20 @@ def grouped_vs_list(batch: int, device: torch.device, reps: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--reps", type=int, default=None, help="default 1 on CPU, 10 on CUDA")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    parser.add_argument("--batch", type=count, default=32, help="batch size (default: 32)")
+    parser.add_argument(
+        "--reps", type=count, default=None, help="timed repetitions (default: 1 on CPU, 10 on CUDA)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="auto = CUDA when present, else CPU (default: auto)",
+    )
     parser.add_argument("--refiner", action="store_true", help="also time a stage-two step")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     print(

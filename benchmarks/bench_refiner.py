@@ -19,6 +19,7 @@ import torch
 from bench_models import time_step  # this folder is on sys.path when run as a script
 
 from pipeline.models import build_refiner
+from pipeline.stages.cli import count, first_paragraph
 
 
 def gradients(refiner: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -26,12 +27,17 @@ def gradients(refiner: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return list(torch.autograd.grad(refiner.preactivation(x).sum(), [x, *refiner.parameters()]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    parser.add_argument("--batch", type=count, default=4, help="batch size (default: 4)")
+    parser.add_argument("--reps", type=count, default=3, help="timed repetitions (default: 3)")
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="auto = CUDA when present, else CPU (default: auto)",
+    )
+    args = parser.parse_args(argv)
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     torch.manual_seed(0)

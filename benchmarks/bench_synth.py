@@ -6,18 +6,19 @@ result. ``tinysoundfont`` is rendered by events here (it has no score renderer w
 it with ``pip install --no-deps tinysoundfont`` for this script only: its ``pyaudio`` dependency
 needs the PortAudio system library to build, which rules it out as a pipeline dependency.
 
-Run: python benchmarks/bench_synth.py outputs/build_tensor/phrases.h5
+Run: python benchmarks/bench_synth.py [outputs/build_tensor/phrases.h5]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import numpy as np
 
 from pipeline.data.phrase_file import read_phrases, read_track_info
 from pipeline.export import audio
+from pipeline.stages.cli import existing_file, first_paragraph
 
 
 def render_tsf(phrase: np.ndarray, tracks, tempo: float = 100.0) -> np.ndarray:
@@ -58,7 +59,19 @@ def render_symusic(phrase: np.ndarray, tracks, tempo: float = 100.0) -> np.ndarr
     return audio.render_phrase(phrase, tracks, 24, 24, tempo)
 
 
-def main(tensor: str) -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=first_paragraph(__doc__),
+        epilog="tinysoundfont is not a dependency: pip install --no-deps tinysoundfont",
+    )
+    parser.add_argument(
+        "tensor",
+        type=existing_file,
+        nargs="?",
+        default="outputs/build_tensor/phrases.h5",
+        help="a phrase file (HDF5) whose first four phrases are rendered (default: %(default)s)",
+    )
+    tensor = parser.parse_args(argv).tensor
     tracks = read_track_info(tensor)
     real = read_phrases(tensor, 0, 4)
     rng = np.random.default_rng(0)
@@ -82,4 +95,4 @@ def main(tensor: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

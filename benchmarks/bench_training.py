@@ -33,7 +33,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import Optim, Params, load_params  # noqa: E402
+from pipeline.config import Optim, Params  # noqa: E402
+from pipeline.stages.cli import count, first_paragraph, params_arg, positive_float  # noqa: E402
 from pipeline.training.data import TrainingData, latent  # noqa: E402
 from pipeline.training.experiments import build_networks, run_config  # noqa: E402
 from pipeline.training.gan import (  # noqa: E402
@@ -154,22 +155,41 @@ def bench(
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--iterations", type=int, default=None, help="timed iterations per run")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--only", default=None, help="run only this stage name (e.g. proposed)")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    parser.add_argument(
+        "--params",
+        type=params_arg,
+        default="params.yaml",
+        help="the params file: model, optim and metric settings (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=count,
+        default=None,
+        help="timed iterations per run (default: 20 on CUDA, 2 on CPU)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="auto = CUDA when present, else CPU (default: auto)",
+    )
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile G and R (CUDA only)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="run only the stages whose name contains this (e.g. proposed; default: all)",
+    )
     parser.add_argument(
         "--batch-scale",
-        type=float,
+        type=positive_float,
         default=None,
         help="batch = paper batch x this (default 1 on CUDA, 0.125 on CPU)",
     )
-    args = parser.parse_args()
-    params = load_params(args.params)
+    args = parser.parse_args(argv)
+    params = args.params
     params = dataclasses.replace(params, optim=dataclasses.replace(params.optim, bf16=args.bf16))
     device = pick_device(args.device)
     n_iter = args.iterations or (20 if device.type == "cuda" else 2)

@@ -11,12 +11,14 @@ checked in ``__post_init__`` of their dataclass, again naming the key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -368,8 +370,8 @@ def params_from_dict(data: dict[str, Any], source: str = "params.yaml") -> Param
         raise ConfigError(f"{source}: {error}") from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``; every error names the file and the key."""
+def read_yaml(path: str | Path) -> Any:
+    """The parsed YAML of ``path``; an unreadable or invalid file is a ConfigError naming it."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -378,12 +380,62 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
-    return params_from_dict(data, str(path))
+
+
+def load_params(path: str | Path = "params.yaml", overlays: Sequence[str | Path] = ()) -> Params:
+    """Read and validate ``params.yaml``, then apply each overlay file in turn (``merge_overlay``);
+    every error names the file and the key."""
+    data = read_yaml(path)
+    if not overlays:
+        return params_from_dict(data, str(path))
+    params_from_dict(data, str(path))  # the base must be valid on its own
+    for overlay in overlays:
+        data = merge_overlay(data, read_yaml(overlay), str(overlay))
+    return params_from_dict(data, overlay_source(path, overlays))
+
+
+def overlay_source(base: str | Path, overlays: Sequence[str | Path]) -> str:
+    """How a validation error names a merged setting: ``configs/paper.yaml over params.yaml``."""
+    return " + ".join(map(str, overlays)) + f" over {base}" if overlays else str(base)
+
+
+def merge_overlay(base: dict[str, Any], overlay: Any, source: str) -> dict[str, Any]:
+    """``base`` with ``overlay`` merged in, as Snakemake merges ``--configfile`` over the
+    Snakefile's ``configfile:`` (``snakemake.utils.update_config``): a mapping merges into the
+    section of the same name, key by key and at any depth; any other value (a list too) replaces.
+
+    An overlay names only the keys it changes (``configs/paper.yaml``), so everything else, the
+    user's ``paths`` above all, stays as ``base`` has it. A key that ``params.yaml`` does not know
+    is a ConfigError naming ``source`` and the key; the merged result is validated by the caller.
+    """
+    try:
+        if not isinstance(overlay, dict) or not overlay:
+            raise ConfigError("an overlay must hold a mapping of the sections it changes")
+        return _merge(base, overlay, Params, "")
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any], cls: Any, prefix: str) -> dict[str, Any]:
+    """One level of ``merge_overlay``: ``cls`` is the dataclass this level of keys belongs to."""
+    hints = typing.get_type_hints(cls)
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        _check(key in hints, f"{prefix}{key}", "unknown key")
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            _check(bool(value), f"{prefix}{key}", "an empty section changes nothing")
+            section = base.get(key)
+            merged[key] = _merge(
+                section if isinstance(section, dict) else {}, value, hints[key], f"{prefix}{key}."
+            )
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:

@@ -19,6 +19,25 @@ from pathlib import Path
 from typing import Any
 
 
+class OutputPathError(OSError):
+    """An output path that cannot be written: a folder where a file goes, a file where a folder
+    goes or in the way of its parent folder. The message names the path; the stages exit 2."""
+
+
+def make_parent(path: Path, kind: str) -> None:
+    """Create ``path``'s parent folders and check that ``path`` can be a ``kind`` (file/folder)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputPathError(
+            errno.ENOTDIR, f"{path}: cannot make its folder: a file is in the way"
+        ) from None
+    if kind == "file" and path.is_dir():
+        raise OutputPathError(errno.EISDIR, f"{path}: is a folder; this output is a file")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise OutputPathError(errno.ENOTDIR, f"{path}: is a file; this output is a folder")
+
+
 def plain_mode(mode: int) -> int:
     """The permissions a plain ``open()`` (0o666) or ``mkdir`` (0o777) would give: ``mode``
     less the umask (which can only be read by setting it)."""
@@ -31,7 +50,7 @@ def plain_mode(mode: int) -> int:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path, "file")
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)  # left by a killed run: SIGKILL skips the cleanup below
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -57,7 +76,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     filled; the temporary folders it leaves are removed by the next run.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path, "folder")
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_params, params_from_dict
+from pipeline.config import ConfigError, as_dict, load_params, params_from_dict
+from pipeline.dvc_flags import main as dvc_flags_main
+from pipeline.dvc_flags import set_flags
 from tests.conftest import REPO
 
 DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -113,7 +117,7 @@ def test_stage_exits_with_the_message(tmp_path):
 
 
 # The keys where the demo default departs from the paper, and the paper's values (spec 3.2, 3.3,
-# 4.1, 7.13). Nothing else may differ between params.yaml and configs/paper.yaml.
+# 4.1, 7.13). configs/paper.yaml is an overlay of exactly these keys.
 PAPER_VALUES = {
     ("optim", "n_critic_burst"): 100,
     ("optim", "burst_first_iterations"): 25,
@@ -127,22 +131,111 @@ PAPER_VALUES = {
     ("sample", "n_phrases_pretrain"): 1600,
     ("sample", "n_phrases_binary"): 800,
 }
+PAPER = REPO / "configs" / "paper.yaml"
+
+
+def test_paper_overlay_names_only_the_keys_the_paper_changes():
+    paper = yaml.safe_load(PAPER.read_text())
+    named = {(section, key) for section, values in paper.items() for key in values}
+    assert named == set(PAPER_VALUES)
+    for (section, key), value in PAPER_VALUES.items():
+        assert paper[section][key] == value, f"{section}.{key}"
+        assert DEFAULT[section][key] != value, f"{section}.{key} is already the paper's value"
 
 
 def test_paper_setting_differs_from_the_demo_only_in_lengths():
-    paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
-    params_from_dict(paper, "configs/paper.yaml")
+    merged = as_dict(load_params(REPO / "params.yaml", [PAPER]))
+    demo = as_dict(load_params(REPO / "params.yaml"))
     differ = {
         (section, key)
-        for section, values in DEFAULT.items()
+        for section, values in demo.items()
         for key, value in values.items()
-        if paper[section][key] != value
+        if merged[section][key] != value
     }
     assert differ == set(PAPER_VALUES)
-    for (section, key), value in PAPER_VALUES.items():
-        assert paper[section][key] == value, f"{section}.{key}"
     # the faithful schedule itself is shared: 5 critic steps, a burst every 500th iteration
-    assert (paper["optim"]["n_critic"], paper["optim"]["burst_every"]) == (5, 500)
+    assert (merged["optim"]["n_critic"], merged["optim"]["burst_every"]) == (5, 500)
+
+
+def user_params(tmp_path, **paths) -> Path:
+    """A params.yaml whose ``paths`` point at the user's own folders, all else the default."""
+    data = copy.deepcopy(DEFAULT)
+    data["paths"].update(paths)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+USER_PATHS = {"lpd_root": "/data/lpd/lpd_cleansed", "cleansed_ids": "/data/lpd/cleansed_ids.txt"}
+
+
+def test_the_overlay_keeps_the_users_paths_and_every_key_it_does_not_name(tmp_path):
+    base = user_params(tmp_path, **USER_PATHS)
+    merged = as_dict(load_params(base, [PAPER]))
+    user = yaml.safe_load(base.read_text())
+    for section, values in user.items():
+        for key, value in values.items():
+            want = PAPER_VALUES.get((section, key), value)
+            assert merged[section][key] == want, f"{section}.{key}"
+    assert merged["paths"]["lpd_root"] == "/data/lpd/lpd_cleansed"
+
+
+def test_dvc_flags_set_the_overlay_keys_and_never_paths(tmp_path):
+    base = user_params(tmp_path, **USER_PATHS)
+    flags = set_flags(PAPER, base)
+    assert flags[::2] == ["-S"] * len(PAPER_VALUES)
+    assigned = dict(flag.split("=", 1) for flag in flags[1::2])
+    assert not [key for key in assigned if key.startswith("paths.")]
+    assert assigned == {f"{s}.{k}": json.dumps(v) for (s, k), v in PAPER_VALUES.items()}
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ("optim:\n  n_critc: 3\n", "overlay.yaml: optim.n_critc: unknown key"),
+        ("optimiser:\n  lr: 0.1\n", "overlay.yaml: optimiser: unknown key"),
+        (
+            "metrics:\n  paper:\n    chrom: band8\n",
+            "overlay.yaml: metrics.paper.chrom: unknown key",
+        ),
+        ("optim: {}\n", "overlay.yaml: optim: an empty section changes nothing"),
+        ("", "overlay.yaml: an overlay must hold a mapping"),
+        ("- 1\n", "overlay.yaml: an overlay must hold a mapping"),
+        ("optim:\n  lr: -1\n", "params.yaml: optim.lr: must be > 0"),
+        ("optim: 3\n", "params.yaml: optim: must be a mapping"),
+    ],
+)
+def test_a_bad_overlay_fails_with_one_line_naming_it(tmp_path, overlay, message):
+    path = tmp_path / "overlay.yaml"
+    path.write_text(overlay)
+    with pytest.raises(ConfigError) as error:
+        load_params(REPO / "params.yaml", [path])
+    assert str(error.value).startswith(f"{path}")  # the overlay, then the base it applies to
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_bad_overlay_through_dvc_flags_exits_2(tmp_path, capsys):
+    path = tmp_path / "overlay.yaml"
+    path.write_text("train:\n  n_iteration: 10\n")
+    with pytest.raises(SystemExit) as stop:
+        dvc_flags_main([str(path), "--base", str(REPO / "params.yaml")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {path}: train.n_iteration: unknown key\n"
+
+
+def test_overlays_merge_deeply_and_replace_lists(tmp_path):
+    path = tmp_path / "overlay.yaml"
+    path.write_text("metrics:\n  modes: [musical]\n  musical:\n    qualified_min_steps: 4\n")
+    merged = load_params(REPO / "params.yaml", [path]).metrics
+    assert merged.modes == ["musical"]
+    assert merged.musical.qualified_min_steps == 4
+    assert (
+        merged.musical.polyphonic_min_pitches
+        == DEFAULT["metrics"]["musical"]["polyphonic_min_pitches"]
+    )
+    assert merged.paper == load_params(REPO / "params.yaml").metrics.paper
 
 
 # Phrases of the default tensor (lpd_alternative, docs/data.md): the unit of the paper lengths.
@@ -153,7 +246,7 @@ def test_paper_lengths_are_whole_epochs_with_the_evaluated_slopes_of_spec_7_14()
     """The original evaluated its last end-of-epoch checkpoint, saved before the anneal, so an
     evaluated model holds slope 1.1 ** (epochs - 1): 1.1^6-1.1^7 after stage two, 1.1^8 after
     end-to-end (spec 7.14); stage one ran 20 epochs (spec 3.3)."""
-    paper = load_params(REPO / "configs" / "paper.yaml")
+    paper = load_params(REPO / "params.yaml", [PAPER])
 
     def epochs(n_iterations: int, batch: int) -> float:
         return n_iterations / (DEFAULT_TENSOR_PHRASES // batch)

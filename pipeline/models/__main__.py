@@ -17,6 +17,7 @@ from pipeline.models.discriminator import build_discriminator
 from pipeline.models.generator import build_generator
 from pipeline.models.refiner import build_end2end_generator, build_refiner
 from pipeline.models.summary import count_parameters, format_table, layer_table
+from pipeline.stages.cli import count
 
 # Parameter counts of the faithful configuration (z_dim 128, 8 tracks, affine BN), spec section 2.
 SPEC_COUNTS = {
@@ -61,12 +62,29 @@ def example_input(name: str, z_dim: int, n_tracks: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.models", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.models",
+        description="Print every network's layer table and compare the parameter counts with "
+        "the spec's (section 2); exit status 1 if a faithful-configuration count differs.",
+    )
     parser.add_argument("--summary", action="store_true", help="print the layer tables")
-    parser.add_argument("--network", nargs="+", choices=["G", "D", "R", "E"], default=None)
-    parser.add_argument("--batch-norm", choices=["affine", "batch"], default="affine")
-    parser.add_argument("--z-dim", type=int, default=128)
-    parser.add_argument("--n-tracks", type=int, default=8)
+    parser.add_argument(
+        "--network",
+        nargs="+",
+        choices=["G", "D", "R", "E"],
+        default=None,
+        help="G generator, D discriminator, R refiner, E end-to-end generator (default: all)",
+    )
+    parser.add_argument(
+        "--batch-norm",
+        choices=["affine", "batch"],
+        default="affine",
+        help="affine = the original's never-normalising BN (faithful; default) | batch",
+    )
+    parser.add_argument(
+        "--z-dim", type=count, default=128, help="latent size (default: 128, the spec's)"
+    )
+    parser.add_argument("--n-tracks", type=count, default=8, help="tracks (default: 8, the spec's)")
     args = parser.parse_args(argv)
     if not args.summary:
         parser.print_help()

@@ -42,9 +42,14 @@ def params_digest(path: Path) -> str:
 def read_json(path: Path) -> dict:
     """A stage report; a missing or broken file is an error naming it."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the stage report ({error})") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the stage report ({error.strerror})") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{path}: not a JSON stage report ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a JSON stage report (expected a mapping)")
+    return data
 
 
 def data_counts(filter_report: Path, build_report: Path) -> dict[str, object]:

@@ -159,6 +159,17 @@ def _batches(
 _WRITE_BATCH = 256  # phrases per write: about 400 kB of compressed chunks
 
 
+def check_roots(rows: list[dict[str, str]], roots: dict[str, str], manifest: Path) -> None:
+    """A root that is not a folder, or holds none of the manifest's songs, is a wrong option
+    (a DataError), not a reason to skip every song as unreadable and write an empty file."""
+    for source in sorted({r["source"] for r in rows}):
+        if not Path(roots[source]).is_dir():
+            raise DataError(f"{roots[source]}: not a folder (the {source} root of {manifest})")
+    if rows and not any(Path(roots[r["source"]], r["path"]).is_file() for r in rows):
+        where = " or ".join(sorted({roots[r["source"]] for r in rows}))
+        raise DataError(f"{where}: holds none of the {len(rows)} songs of {manifest}")
+
+
 def run(
     cfg: BuildTensor,
     manifest: Path,
@@ -175,6 +186,7 @@ def run(
     rows = read_manifest(manifest)
     track_set = get_track_set(cfg.track_set)
     roots = {"lpd": str(lpd_root), "midi": str(midi_dir)}
+    check_roots(rows, roots, manifest)
     tasks = [
         SongTask(roots[r["source"]], r["source"], r["msd_id"], r["md5"], r["path"], cfg, bounds)
         for r in rows
@@ -218,9 +230,15 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    for name in ("manifest", "lpd-root", "midi-dir", "tensor", "report"):
-        parser.add_argument(f"--{name}", required=True, type=Path)
+    parser = stage_parser(__doc__)
+    for name, what in (
+        ("manifest", "the song manifest that stage filter wrote"),
+        ("lpd-root", "the LPD tree the manifest's paths are relative to (paths.lpd_root)"),
+        ("midi-dir", "the MIDI folder, for a manifest of MIDI files (paths.midi_dir)"),
+        ("tensor", "the phrase file to write (HDF5)"),
+        ("report", "the report to write (JSON: songs used and skipped, and why)"),
+    ):
+        parser.add_argument(f"--{name}", required=True, type=Path, help=f"{what}; required")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)

@@ -32,7 +32,13 @@ from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.metrics.evaluator import PhraseEvaluator
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +84,18 @@ def run(cfg: Metrics, phrases_path: str | Path, metrics_path: str | Path) -> dic
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``--params``, ``--phrases``, ``--metrics`` (and ``--log``)."""
-    parser = stage_parser("Stage evaluate: every metric of a phrase file, in each metric mode.")
-    parser.add_argument("--phrases", required=True, help="HDF5 phrase file to evaluate")
-    parser.add_argument("--metrics", required=True, help="metrics.json to write")
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--phrases", required=True, help="the HDF5 phrase file to evaluate; required"
+    )
+    parser.add_argument(
+        "--metrics", required=True, help="the metrics.json to write, one block per mode; required"
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(files=(args.metrics,))
         run(params.metrics, args.phrases, args.metrics)
 
 

@@ -290,6 +290,8 @@ def run(
     tag_ids = read_tag_list(lastfm_dir, cfg.tag) if cfg.tag is not None else None
     if cfg.source == "lpd" or Path(cleansed_ids).is_file() or tag_ids is not None:
         ids = read_cleansed_ids(cleansed_ids)
+        if cfg.source == "lpd" and not ids:  # (MIDI files need no MSD id)
+            raise DataError(f"{cleansed_ids}: empty: every LPD file would fail the id rule")
     else:
         ids = {}
     root = Path(lpd_root if cfg.source == "lpd" else midi_dir)
@@ -320,9 +322,16 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    for name in ("lpd-root", "cleansed-ids", "lastfm-dir", "midi-dir", "manifest", "report"):
-        parser.add_argument(f"--{name}", required=True, type=Path)
+    parser = stage_parser(__doc__)
+    for name, what in (
+        ("lpd-root", "the LPD tree read when filter.source is lpd (paths.lpd_root)"),
+        ("cleansed-ids", "cleansed_ids.txt, 'md5  MSD id' per line (paths.cleansed_ids)"),
+        ("lastfm-dir", "the folder of Last.fm id_list_<tag>.txt files (paths.lastfm_dir)"),
+        ("midi-dir", "the MIDI folder read when filter.source is midi (paths.midi_dir)"),
+        ("manifest", "the song manifest to write (CSV, one kept song per row)"),
+        ("report", "the report to write (JSON: files removed by each rule, and why)"),
+    ):
+        parser.add_argument(f"--{name}", required=True, type=Path, help=f"{what}; required")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)

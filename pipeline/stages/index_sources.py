@@ -106,9 +106,13 @@ def run(lpd_root: Path, midi_dir: Path, listing: Path, source: str = "midi") -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    for name in ("lpd-root", "midi-dir", "listing"):
-        parser.add_argument(f"--{name}", required=True, type=Path)
+    parser = stage_parser(__doc__)
+    for name, what in (
+        ("lpd-root", "the LPD tree to list (paths.lpd_root)"),
+        ("midi-dir", "the MIDI folder to list (paths.midi_dir)"),
+        ("listing", "the listing to write (TSV: path, size, md5 per file)"),
+    ):
+        parser.add_argument(f"--{name}", required=True, type=Path, help=f"{what}; required")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)  # validates the params and claims the checkout

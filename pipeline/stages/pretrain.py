@@ -16,7 +16,13 @@ from typing import Any
 
 from pipeline.config import DISCRIMINATORS, Params
 from pipeline.data.labels import DataError
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.training.runner import run_training
 
 
@@ -37,15 +43,30 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.split("\n")[0])
-    parser.add_argument("--discriminator", required=True, choices=DISCRIMINATORS)
-    parser.add_argument("--tensor", type=Path, required=True, help="training phrase file (HDF5)")
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--snapshot-dir", type=Path, required=True)
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--discriminator",
+        required=True,
+        choices=DISCRIMINATORS,
+        help="the discriminator design of this run (paper 4.5); required",
+    )
+    parser.add_argument(
+        "--tensor", type=Path, required=True, help="the training phrase file (HDF5); required"
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where the checkpoint and logs go; required"
+    )
+    parser.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        required=True,
+        help="the rolling resume snapshot's folder (a killed run resumes from it); required",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(folders=(args.out_dir, args.snapshot_dir))
         run(params, args.discriminator, args.tensor, args.out_dir, args.snapshot_dir)
 
 

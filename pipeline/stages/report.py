@@ -86,7 +86,10 @@ def read_tables(tables_dir: Path) -> tuple[dict[str, pd.DataFrame], str]:
         path = tables_dir / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing; run the tables stage first")
-        tables[name] = pd.read_csv(path)
+        try:
+            tables[name] = pd.read_csv(path)
+        except ValueError as error:  # empty, not text, not CSV (pandas' errors are ValueErrors)
+            raise ValueError(f"{path}: not a readable table ({error})") from None
     md = (tables_dir / "table1.md").read_text().splitlines()
     caption = next((line for line in md if line.startswith("Scale of this run")), "")
     return tables, caption
@@ -122,15 +125,21 @@ def run(
     return index
 
 
-def main() -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    for option in ("tables-dir", "samples-dir", "runs-dir", "reference-runs", "logs-dir"):
-        parser.add_argument(f"--{option}", type=Path, required=True)
-    parser.add_argument("--tensor", type=Path, required=True)
-    parser.add_argument("--filter-report", type=Path, required=True)
-    parser.add_argument("--build-report", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    for option, what in (
+        ("tables-dir", "the folder stage tables wrote"),
+        ("samples-dir", "the folder of sample sets that stage sample wrote"),
+        ("runs-dir", "the folder holding pretrain/<run>/ and train/<run>/ outputs"),
+        ("reference-runs", "the original runs' curves (paths.reference_runs)"),
+        ("logs-dir", "the stages' log folder, for the provenance section"),
+        ("tensor", "the training phrase file, whose phrases are rendered as reference"),
+        ("filter-report", "the report.json of stage filter"),
+        ("build-report", "the report.json of stage build_tensor"),
+        ("out-dir", "where index.html and its assets go"),
+    ):
+        parser.add_argument(f"--{option}", type=Path, required=True, help=f"{what}; required")
+    args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     dirs = {

@@ -43,7 +43,13 @@ from pipeline.export.audio import write_audio_files
 from pipeline.export.midi import write_midi
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import atomic_dir
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device
 
@@ -151,16 +157,35 @@ def write_previews(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--tensor", type=Path, required=True, help="training tensor (track info)")
-    parser.add_argument("--binarize", choices=["ht", "bs", "model"], required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="the trained model's checkpoint; required"
+    )
+    parser.add_argument(
+        "--tensor",
+        type=Path,
+        required=True,
+        help="the training phrase file, read for its track names and programs; required",
+    )
+    parser.add_argument(
+        "--binarize",
+        choices=["ht", "bs", "model"],
+        required=True,
+        help="ht: threshold > 0.5, bs: Bernoulli sampling (both for stage-one models), "
+        "model: the model's own binary output; required",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="where phrases.h5, grid.png, midi/ and audio/ go; required",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     device = pick_device(params.optim.device)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(folders=(args.out_dir,))
         run(params.sample, args.checkpoint, args.tensor, args.binarize, args.out_dir, device)
 
 

@@ -95,10 +95,14 @@ def row_cells(row: pd.Series, mode: str) -> list[str]:
 def read_metrics(metrics_dir: Path, sample_set: str) -> dict:
     """The ``metrics.json`` of one sample set (both modes); a damaged file is a ``DataError``."""
     path = metrics_dir / sample_set / "metrics.json"
+    if not metrics_dir.is_dir():
+        raise DataError(f"{metrics_dir}: not a folder (run the evaluate stage first)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: missing; run the evaluate stage first") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(f"{path}: not valid JSON (truncated or damaged: {error})") from None
     check_metrics(data, path)
@@ -119,6 +123,24 @@ def check_metrics(data: object, path: Path) -> None:
             value = aggregate[key]
             if value is not None and not isinstance(value, int | float):
                 raise DataError(f"{path}: {mode}.aggregate.{key} is {value!r}, not a number")
+
+
+REFERENCE_COLUMNS = ("strategy", "discriminator", "binarization")
+
+
+def read_reference(path: Path) -> pd.DataFrame:
+    """The paper's table values (``spec/paper_reference.csv``); a bad file is a ``DataError``."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (paths.paper_reference)")
+    try:
+        reference = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as error:  # empty, not text, not CSV
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: not a readable CSV file ({problem})") from None
+    missing = [c for c in REFERENCE_COLUMNS if c not in reference.columns]
+    if missing:
+        raise DataError(f"{path}: lacks column(s) {missing}")
+    return reference
 
 
 def reference_row(reference: pd.DataFrame, row: Row) -> pd.Series:
@@ -216,7 +238,7 @@ def run(
     metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path, modes: list[str]
 ) -> list[Path]:
     """Write the tables (Markdown + CSV per table) and the curve plots; return what was written."""
-    reference = pd.read_csv(reference_csv)
+    reference = read_reference(reference_csv)
     sets = {row.sample_set for row in TABLE1 + TABLE2}
     metrics = {name: read_metrics(metrics_dir, name) for name in sorted(sets)}
     curves = read_curves(runs_dir)
@@ -242,16 +264,28 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--metrics-dir", type=Path, required=True)
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--metrics-dir",
+        type=Path,
+        required=True,
+        help="the folder of <set>/metrics.json that stage evaluate wrote; required",
+    )
     parser.add_argument(
         "--runs-dir",
         type=Path,
         required=True,
-        help="folder holding pretrain/<run>/ and train/<run>/ outputs",
+        help="the folder holding pretrain/<run>/ and train/<run>/ outputs; required",
     )
-    parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="the paper's table values (spec/paper_reference.csv, paths.paper_reference); required",
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where the tables and plots go; required"
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)

@@ -16,7 +16,13 @@ from typing import Any
 
 from pipeline.config import EXPERIMENTS, Params
 from pipeline.data.labels import DataError
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
+from pipeline.stages.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.training.experiments import split_experiment
 from pipeline.training.runner import run_training
 
@@ -47,17 +53,28 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__.split("\n")[0])
-    parser.add_argument("--experiment", required=True, choices=EXPERIMENTS)
-    parser.add_argument("--tensor", type=Path, required=True, help="training phrase file (HDF5)")
+    parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--experiment", required=True, choices=EXPERIMENTS, help="the model to train; required"
+    )
+    parser.add_argument(
+        "--tensor", type=Path, required=True, help="the training phrase file (HDF5); required"
+    )
     parser.add_argument(
         "--pretrained",
         type=Path,
         default=None,
-        help="stage-one checkpoint (twostage_* and joint_* only)",
+        help="the stage-one checkpoint: required by twostage_* and joint_*, refused by end2end_*",
     )
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--snapshot-dir", type=Path, required=True)
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where the checkpoint and logs go; required"
+    )
+    parser.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        required=True,
+        help="the rolling resume snapshot's folder (a killed run resumes from it); required",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     try:
@@ -66,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
+        check_outputs(folders=(args.out_dir, args.snapshot_dir))
         run(params, args.experiment, args.tensor, args.out_dir, args.snapshot_dir, args.pretrained)
 
 

@@ -2,17 +2,63 @@
 
 import glob
 import os
+from pathlib import Path
 
 import yaml
 
 from snakemake.logging import logger
 
-from pipeline.config import params_digest, params_from_dict
+from pipeline.config import (
+    as_dict,
+    load_params,
+    overlay_source,
+    params_digest,
+    params_from_dict,
+)
+from pipeline.io import write_text
 
-# The same validation as every stage's main(), of the config as Snakemake holds it (with any
-# --config overrides): a bad value fails before any job starts (exit_on_config_error: validate.smk).
-PARAMS = exit_on_config_error(lambda: params_from_dict(config, PARAMS_FILE))
+# The same validation as every stage's main(), of the config as Snakemake resolved it: params.yaml
+# with each --configfile deep-merged over it (snakemake.utils.update_config, the merge that
+# pipeline.config.merge_overlay mirrors for DVC) and any --config values on top. A bad value fails
+# before any job starts (exit_on_config_error: validate.smk).
+SOURCE = overlay_source(BASE_PARAMS, OVERLAYS)
+if workflow.config_settings.config:
+    SOURCE += " with --config"
+PARAMS = exit_on_config_error(lambda: params_from_dict(config, SOURCE))
+
+
+def resolved_params_file(params):
+    """The params file every stage gets as --params: exactly the config Snakemake resolved.
+
+    With no overlay (or one that changes nothing) that is params.yaml itself, so the commands are
+    the ones dvc.yaml runs (tests/dag/test_dag_parity.py). Otherwise the merged, validated config
+    is written to .snakemake/params/<digest>.yaml: the name follows the content, so a dry run with
+    another overlay never rewrites a file a running job reads.
+    """
+    if as_dict(params) == as_dict(load_params(BASE_PARAMS)):
+        return BASE_PARAMS
+    path = f".snakemake/params/{params_digest(params)}.yaml"
+    text = "# Written by workflow/rules/common.smk: the config Snakemake resolved.\n"
+    text += yaml.safe_dump(as_dict(params), sort_keys=False)
+    if not os.path.exists(path) or Path(path).read_text() != text:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_text(path, text)
+    return path
+
+
+PARAMS_FILE = resolved_params_file(PARAMS)
 logger.info(f"params: {PARAMS_FILE} (digest {params_digest(PARAMS)})")
+
+
+def params_file(wildcards, input):
+    """PARAMS_FILE, for every rule's `params: params_file=params_file`.
+
+    A function of `input` is a derived parameter, which Snakemake leaves out of its params rerun
+    trigger: reruns follow the values each rule lists under `params:` (DESIGN.md convention 2),
+    i.e. the file's content, never its name (params.yaml or .snakemake/params/<digest>.yaml).
+    """
+    return PARAMS_FILE
+
 
 # The experiment, sample and evaluation sets are defined once, in dvc.yaml's vars, and read here,
 # so the two orchestrators cannot drift apart.

@@ -19,7 +19,7 @@ rule fetch:
     log:
         "logs/fetch.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         dest=FETCH_DEST,
         values=config["fetch"],
     shell:
@@ -44,7 +44,7 @@ rule index_sources:
     log:
         "logs/index_sources.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         lpd_root=config["paths"]["lpd_root"],
         midi_dir=config["paths"]["midi_dir"],
         source=config["filter"]["source"],
@@ -66,7 +66,7 @@ rule filter:
     log:
         "logs/filter.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         lpd_root=config["paths"]["lpd_root"],
         cleansed_ids=config["paths"]["cleansed_ids"],
         lastfm_dir=config["paths"]["lastfm_dir"],
@@ -95,7 +95,7 @@ rule build_tensor:
     log:
         "logs/build_tensor.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         lpd_root=config["paths"]["lpd_root"],
         midi_dir=config["paths"]["midi_dir"],
         values={k: v for k, v in config["build_tensor"].items() if k != "workers"},

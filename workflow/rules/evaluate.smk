@@ -27,7 +27,7 @@ rule sample:
     resources:
         gpu=1,
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         binarize=lambda w: SAMPLE_SETS[w.sample_set]["binarize"],
         n_phrases=lambda w: config["sample"][SAMPLE_SETS[w.sample_set]["count"]],
         values={
@@ -50,7 +50,7 @@ rule evaluate:
     log:
         "logs/evaluate/{eval_set}.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         metrics={k: v for k, v in config["metrics"].items() if k != "chunk_size"},
     shell:
         "python -m pipeline.stages.evaluate --params {params.params_file}"
@@ -82,7 +82,7 @@ rule tables:
     log:
         "logs/tables.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         modes=config["metrics"]["modes"],
     shell:
         "python -m pipeline.stages.tables --params {params.params_file}"

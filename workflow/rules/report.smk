@@ -27,7 +27,7 @@ rule report:
     log:
         "logs/report.log",
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         values={k: config["sample"][k] for k in ("n_grid", "n_audio", "tempo")},
         modes=config["metrics"]["modes"],
     shell:

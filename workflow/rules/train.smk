@@ -25,7 +25,7 @@ rule pretrain:
     resources:
         gpu=1,
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         training=TRAINING_PARAMS,
         pretrain={
             k: config["pretrain"][k]
@@ -54,7 +54,7 @@ rule train:
     resources:
         gpu=1,
     params:
-        params_file=PARAMS_FILE,
+        params_file=params_file,
         args=lambda w: EXPERIMENTS[w.experiment]["args"],
         training=TRAINING_PARAMS,
         estimator=config["model"]["estimator"],

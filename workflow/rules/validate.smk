@@ -1,19 +1,16 @@
-# Included before `configfile:`: the params file is checked by the same function every stage's
-# main() uses, so a bad file (a YAML syntax error, a wrong key) stops Snakemake before any job with exit
-# status 2 and the same one-line message, instead of Snakemake's own YAML error.
+# Included before `configfile:`: params.yaml, and each file given with --configfile as an overlay
+# of it, are checked by the same functions every stage's main() and pipeline.dvc_flags use, so a
+# bad file (a YAML syntax error, a wrong or unknown key) stops Snakemake before any job with exit
+# status 2 and the same one-line message naming the file and the key, instead of Snakemake's own
+# YAML error or a traceback.
 
 import os
 import sys
 
 from pipeline.config import ConfigError, load_params
 
-# The params file every stage reads: params.yaml, or the file given with --configfile (e.g.
-# `snakemake --configfile configs/paper.yaml`), so the stages read exactly what Snakemake resolved.
-PARAMS_FILE = (
-    os.path.relpath(workflow.overwrite_configfiles[-1])
-    if workflow.overwrite_configfiles
-    else "params.yaml"
-)
+BASE_PARAMS = "params.yaml"  # the Snakefile's configfile:, the file DVC reads
+OVERLAYS = [os.path.relpath(f) for f in workflow.overwrite_configfiles or []]
 
 
 def exit_on_config_error(load):
@@ -25,4 +22,4 @@ def exit_on_config_error(load):
         sys.exit(2)
 
 
-exit_on_config_error(lambda: load_params(PARAMS_FILE))
+exit_on_config_error(lambda: load_params(BASE_PARAMS, OVERLAYS))
