@@ -112,7 +112,7 @@ def distances_block(acc: ModernAccumulator, cfg: ModernMetrics, reference: Featu
         "n_pairs": cfg.n_pairs,
         "mean_overlap_area": finite_or_none(nanmean(areas)),
         "features": {
-            name: {key: finite_or_none(v) for key, v in values.items()}
+            name: {key: v if isinstance(v, int) else finite_or_none(v) for key, v in values.items()}
             for name, values in per_feature.items()
         },
     }
