@@ -17,6 +17,9 @@ The distances compare a seeded subsample of ``metrics.modern.n_phrases`` phrases
 the training data's subsample, read from the features file that stage ``evaluate`` wrote for the
 training data (:func:`features_document`, :func:`read_features`). The training data itself is
 compared with a second, disjoint subsample of itself (``"reference": "self"``): its OA is ~1.
+The features file holds the first ``n_phrases`` phrases of a permutation seeded by
+``metrics.modern.seed``; the self-comparison uses the first and the next ``n_phrases`` of the same
+permutation (fewer, half the set each, for a set of less than ``2 * n_phrases``).
 """
 
 from __future__ import annotations
@@ -82,24 +85,25 @@ class ModernAccumulator:
         }
 
 
-def subsample(features: Features, cfg: ModernMetrics) -> tuple[Features, Features]:
-    """The set's seeded subsample of up to ``n_phrases`` phrases and, for a comparison of the
-    set with itself, the next up to ``n_phrases`` phrases of the same permutation (disjoint)."""
+def subsample(features: Features, size: int, seed: int, skip: int = 0) -> Features:
+    """Phrases ``skip`` to ``skip + size`` of a permutation seeded by ``seed``, in file order."""
     n = len(features[FEATURES[0]])
-    order = np.random.default_rng(cfg.seed).permutation(n)
-    k = min(cfg.n_phrases, n)
-    first, second = np.sort(order[:k]), np.sort(order[k : 2 * k])
-    return (
-        {name: value[first] for name, value in features.items()},
-        {name: value[second] for name, value in features.items()},
-    )
+    order = np.random.default_rng(seed).permutation(n)
+    picked = np.sort(order[skip : skip + size])
+    return {name: value[picked] for name, value in features.items()}
 
 
 def distances_block(acc: ModernAccumulator, cfg: ModernMetrics, reference: Features | None) -> Any:
-    """The ``distances`` entry: against ``reference`` (training data), or the set against
-    itself when ``reference`` is None; None when either side has fewer than two phrases."""
-    own, rest = subsample(acc.all_features(), cfg)
-    ref, cand = (own, rest) if reference is None else (reference, own)
+    """The ``distances`` entry: against ``reference`` (training data), or, when ``reference``
+    is None, two disjoint subsamples of the set, of up to ``n_phrases`` and at most half the set
+    each; None when either side has fewer than two phrases."""
+    features = acc.all_features()
+    if reference is None:
+        size = min(cfg.n_phrases, acc.n_phrases // 2)
+        ref = subsample(features, size, cfg.seed)
+        cand = subsample(features, size, cfg.seed, skip=size)
+    else:
+        ref, cand = reference, subsample(features, cfg.n_phrases, cfg.seed)
     n_ref, n_cand = len(ref[FEATURES[0]]), len(cand[FEATURES[0]])
     if n_ref < 2 or n_cand < 2:
         return None
@@ -151,7 +155,7 @@ def features_document(acc: ModernAccumulator | None, cfg: ModernMetrics) -> dict
     if acc is None:
         doc["features"] = None
         return doc
-    own, _ = subsample(acc.all_features(), cfg)
+    own = subsample(acc.all_features(), cfg.n_phrases, cfg.seed)
     doc["n_phrases_total"] = acc.n_phrases
     doc["features"] = {
         name: [[finite_or_none(v) for v in row] for row in value] for name, value in own.items()

@@ -145,3 +145,10 @@ def test_modern_off_writes_an_empty_features_file_and_ignores_the_reference(
     result = evaluate.run(cfg, files["sample"], tmp_path / "m.json", features, missing)
     assert "modern" not in result
     assert json.loads(features.read_text())["features"] is None
+
+
+def test_a_set_smaller_than_two_subsamples_is_split_in_halves(params, files, tmp_path):
+    assert params.metrics.modern.n_phrases > 12
+    result = evaluate.run(params.metrics, files["training"], tmp_path / "m.json")
+    dist = result["modern"]["distances"]
+    assert (dist["reference"], dist["n_reference"], dist["n_phrases"]) == ("self", 6, 6)
