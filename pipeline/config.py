@@ -255,12 +255,35 @@ class MetricMode:
 
 
 @dataclass(frozen=True)
+class ModernMetrics:
+    """Mode ``modern``: the Yang & Lerch overlapped-area distances (docs/metrics.md).
+
+    Each evaluated set draws ``n_phrases`` phrases with a generator seeded by ``seed``; the
+    intra-set and inter-set distance samples hold ``n_pairs`` seeded random pairs each.
+    """
+
+    n_phrases: int  # phrases per set whose features enter the distances
+    n_pairs: int  # distance pairs drawn per distribution
+    seed: int
+
+    def check(self, key: str) -> None:
+        """Range checks, run by ``Metrics`` so the message names the key."""
+        _check(self.n_phrases >= 2, f"{key}.n_phrases", "must be >= 2")
+        _check(self.n_pairs >= 2, f"{key}.n_pairs", "must be >= 2")
+        _check(self.seed >= 0, f"{key}.seed", "must be >= 0")
+
+
+METRIC_MODES = ("paper", "musical", "modern")
+
+
+@dataclass(frozen=True)
 class Metrics:
-    """Metric options of stage ``evaluate`` (spec section 4)."""
+    """Metric options of stage ``evaluate`` (spec section 4; mode ``modern``: docs/metrics.md)."""
 
     modes: list[str]
     paper: MetricMode
     musical: MetricMode
+    modern: ModernMetrics
     tonal_pair: list[int]  # track indices of the tonal-distance pair (Piano, Guitar)
     tonal_radii: list[float]  # r1, r2, r3 of the tonal matrix
     scale_mask: list[int]  # 12 entries, 1 = in scale (C major)
@@ -270,9 +293,10 @@ class Metrics:
 
     def __post_init__(self) -> None:
         for mode in self.modes:
-            _check(mode in ("paper", "musical"), "metrics.modes", f"unknown mode {mode!r}")
+            _check(mode in METRIC_MODES, "metrics.modes", f"unknown mode {mode!r}")
         self.paper.check("metrics.paper")
         self.musical.check("metrics.musical")
+        self.modern.check("metrics.modern")
         _check(len(self.tonal_pair) == 2, "metrics.tonal_pair", "needs exactly two tracks")
         _check(len(self.tonal_radii) == 3, "metrics.tonal_radii", "needs exactly three radii")
         _check(len(self.scale_mask) == 12, "metrics.scale_mask", "needs exactly 12 entries")

@@ -16,6 +16,11 @@ Modules:
 * :mod:`~pipeline.metrics.evaluator`: streaming evaluation of phrases, for stage ``evaluate``
   and for monitoring during training;
 * :mod:`~pipeline.metrics.loop_reference`: a per-bar loop implementation, the test oracle.
+
+Mode ``modern`` (docs/metrics.md) adds the per-phrase measures newer papers report
+(:mod:`~pipeline.metrics.modern`), the Yang & Lerch overlapped-area distances
+(:mod:`~pipeline.metrics.distances`) and their streaming evaluation
+(:mod:`~pipeline.metrics.modern_eval`); muspy 0.5.0 is its test oracle.
 """
 
 from pipeline.metrics.aggregate import (

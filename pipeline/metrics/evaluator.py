@@ -24,6 +24,8 @@ from numpy.typing import NDArray
 from pipeline.config import MetricMode, Metrics
 from pipeline.metrics.aggregate import Accumulator, mode_block, table_numbers
 from pipeline.metrics.engine import bar_scores, bar_statistics
+from pipeline.metrics.modern import phrase_statistics
+from pipeline.metrics.modern_eval import Features, ModernAccumulator, modern_block
 
 
 def mode_settings(cfg: Metrics, mode: str) -> MetricMode:
@@ -54,7 +56,8 @@ class PhraseEvaluator:
     cfg : Metrics
         Thresholds, radii, scale, drum filter and track pair (``params.yaml``, ``metrics``).
     modes : sequence of str
-        Modes to compute, e.g. ``["paper", "musical"]``.
+        Modes to compute, e.g. ``["paper", "musical"]``; ``"modern"`` adds the per-phrase
+        measures and distance features of :mod:`pipeline.metrics.modern_eval`.
     n_tracks : int
         Tracks per phrase (8 for the paper's tensor).
     resolution : int
@@ -80,12 +83,16 @@ class PhraseEvaluator:
                 raise ValueError(f"metrics track index {track} out of range for {n_tracks} tracks")
         self.cfg = cfg
         self.modes = list(modes)
-        self.settings = {mode: mode_settings(cfg, mode) for mode in self.modes}
+        self.bar_modes = [mode for mode in self.modes if mode != "modern"]
+        self.settings = {mode: mode_settings(cfg, mode) for mode in self.bar_modes}
         self.resolution = resolution
         self.lowest_pitch = lowest_pitch
         self.n_tracks = n_tracks
         self.n_phrases = 0
-        self.accumulators = {mode: Accumulator(n_tracks) for mode in self.modes}
+        self.accumulators = {mode: Accumulator(n_tracks) for mode in self.bar_modes}
+        self.modern = (
+            ModernAccumulator(n_tracks, cfg.drum_track) if "modern" in self.modes else None
+        )
         self.max_window = max(
             (s.qualified_min_steps + 1 for s in self.settings.values()), default=2
         )
@@ -98,35 +105,52 @@ class PhraseEvaluator:
             raise ValueError(
                 f"phrases must be (n, bars, steps, pitches, {self.n_tracks}), got {x.shape}"
             )
-        bars = x.reshape(-1, *x.shape[2:])  # (n * bars, steps, pitches, tracks)
+        if self.modern is not None:
+            self.modern.add(phrase_statistics(x, self.resolution, self.lowest_pitch))
+        if self.bar_modes:
+            self._add_bars(x.reshape(-1, *x.shape[2:]))  # (n * bars, steps, pitches, tracks)
+        self.n_phrases += x.shape[0]
+
+    def _add_bars(self, bars: NDArray) -> None:
+        """Add the per-bar values of the 2018 modes."""
         threads = self.threads if len(bars) >= 256 else 1  # small batches: not worth a thread
         stats = bar_statistics(bars, self.max_window, self.resolution, threads=threads)
 
         def score(mode: str) -> tuple[Any, Any]:
             return bar_scores(stats, self.settings[mode], self.cfg, self.lowest_pitch)
 
-        if threads > 1 and len(self.modes) > 1:
+        if threads > 1 and len(self.bar_modes) > 1:
             with ThreadPoolExecutor(threads) as pool:
-                results = list(pool.map(score, self.modes))
+                results = list(pool.map(score, self.bar_modes))
         else:
-            results = [score(mode) for mode in self.modes]
-        for mode, (scores, tonal) in zip(self.modes, results, strict=True):
+            results = [score(mode) for mode in self.bar_modes]
+        for mode, (scores, tonal) in zip(self.bar_modes, results, strict=True):
             self.accumulators[mode].add(scores, tonal)
-        self.n_phrases += x.shape[0]
 
     def add_chunks(self, chunks: Iterable[Any]) -> None:
         """Add every chunk of an iterable (e.g. ``iter_phrase_chunks``)."""
         for chunk in chunks:
             self.add(chunk)
 
-    def result(self, track_names: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """``{mode: block}`` for every mode (see the module docstring)."""
+    def result(
+        self, track_names: Sequence[str], reference: Features | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """``{mode: block}`` for every mode (see the module docstring).
+
+        ``reference``: the training data's distance features (mode ``modern``); None compares
+        the phrases with a disjoint subsample of themselves.
+        """
         if len(track_names) != self.n_tracks:
             raise ValueError(f"{len(track_names)} track names for {self.n_tracks} tracks")
-        return {
+        blocks = {
             mode: mode_block(acc, mode, self.n_phrases, list(track_names), self.cfg.drum_track)
             for mode, acc in self.accumulators.items()
         }
+        if self.modern is not None:
+            blocks["modern"] = modern_block(
+                self.modern, self.cfg.modern, list(track_names), reference
+            )
+        return blocks
 
     def table_numbers(self, mode: str) -> dict[str, float]:
         """QN, PP and TD (NaN where undefined) of one mode so far."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.stages.tables import METRICS, TITLES, row_cells
+from pipeline.stages.tables import BAR_MODES, METRICS, MODERN_CAPTION, TITLES, fmt, row_cells
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
@@ -56,6 +56,20 @@ def table_html(table: pd.DataFrame, name: str, mode: str, caption: str) -> str:
     )
 
 
+def modern_html(table: pd.DataFrame) -> str:
+    """Mode ``modern``'s table (``table_modern.csv``): measures and overlapped areas per set."""
+    columns = [c for c in table.columns if c not in ("model", "n_phrases")]
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns) + "<th>phrases</th>"
+    body = []
+    for _, r in table.iterrows():
+        cells = "".join(f"<td>{esc(fmt(float(r[c])))}</td>" for c in columns)
+        body.append(f"<tr><td>{esc(r['model'])}</td>{cells}<td>{r['n_phrases']}</td></tr>")
+    return (
+        f'<table id="table-modern"><thead><tr><th>model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody><caption>{esc(MODERN_CAPTION)}</caption></table>"
+    )
+
+
 def sample_html(s: SampleSet) -> str:
     """A set's piano-roll grid and one audio player per rendered phrase."""
     players = "".join(
@@ -89,11 +103,19 @@ def page_html(
     sets: list[SampleSet],
     curves: dict[str, str],
     provenance: str,
+    modern: pd.DataFrame | None = None,
 ) -> str:
-    """The whole page."""
+    """The whole page; ``modern``: the table of mode ``modern``, shown when it has rows."""
     parts = ["<h2>Tables</h2>"]
     for name, table in tables.items():
-        parts += [table_html(table, name, mode, caption) for mode in modes]
+        parts += [table_html(table, name, mode, caption) for mode in modes if mode in BAR_MODES]
+    if modern is not None and len(modern):
+        parts += [
+            "<h2>Modern measures and distances to the training data</h2><p>Measures newer "
+            "papers report, per four-bar phrase, and the Yang &amp; Lerch overlapped areas "
+            "(docs/metrics.md).</p>",
+            modern_html(modern),
+        ]
     parts.append(
         "<h2>Samples</h2><p>Piano-rolls: one row and colour per track, four bars per "
         "phrase. Audio: the first phrases of each set (pipeline/export/audio.py).</p>"

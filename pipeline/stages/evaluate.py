@@ -1,7 +1,8 @@
 """Stage ``evaluate``: every metric of a phrase file, per track and aggregated, in each mode.
 
     python -m pipeline.stages.evaluate --params params.yaml --phrases <file.h5> \\
-        --metrics <out>/metrics.json
+        --metrics <out>/metrics.json --features <out>/features.json \\
+        [--reference-features outputs/evaluate/training_data/features.json]
 
 Input: an HDF5 phrase file (the training tensor or a model's samples), read in chunks of
 ``metrics.chunk_size`` phrases so memory stays bounded. Output: ``metrics.json`` with one block
@@ -17,6 +18,13 @@ per mode of ``metrics.modes``, keyed by mode::
 ``aggregate`` holds the paper's table numbers (QN = qualified_note_rate, PP = polyphonicity,
 TD = tonal_distance; spec 4.3). Undefined values (a metric that does not apply to a track, a track
 that never plays, no bar with a defined TD) are JSON ``null``. Written atomically.
+
+Mode ``modern`` (when listed in ``metrics.modes``) adds a ``"modern"`` block: per-phrase measures
+and the Yang & Lerch distances to the training data (:mod:`pipeline.metrics.modern_eval`,
+docs/metrics.md). ``--features`` writes the set's distance features (a seeded subsample; no
+features when the mode is off); every set but the training data passes the training data's
+file as ``--reference-features``, so the training tensor is read once. Without it the set is
+compared with itself.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.metrics.evaluator import PhraseEvaluator
+from pipeline.metrics.modern_eval import features_document, read_features
 from pipeline.stages.cli import (
     check_outputs,
     exit_on,
@@ -43,9 +52,19 @@ from pipeline.stages.cli import (
 log = logging.getLogger(__name__)
 
 
-def run(cfg: Metrics, phrases_path: str | Path, metrics_path: str | Path) -> dict[str, Any]:
-    """Evaluate the phrase file ``phrases_path`` and write ``metrics_path``; return the dict."""
+def run(
+    cfg: Metrics,
+    phrases_path: str | Path,
+    metrics_path: str | Path,
+    features_path: str | Path | None = None,
+    reference_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate the phrase file ``phrases_path`` and write ``metrics_path`` (and the features
+    file ``features_path``); return the metrics. ``reference_path``: the training data's
+    features file, read only in mode ``modern``."""
     n_total = validate_phrase_file(phrases_path).n_phrases
+    modern = "modern" in cfg.modes
+    reference = read_features(reference_path) if modern and reference_path else None
     attrs = read_attrs(phrases_path)
     track_names = list(attrs["track_names"])
     drums = [i for i, flag in enumerate(attrs.get("is_drums", [])) if flag]
@@ -65,13 +84,19 @@ def run(cfg: Metrics, phrases_path: str | Path, metrics_path: str | Path) -> dic
     for chunk in iter_checked_chunks(phrases_path, cfg.chunk_size):
         evaluator.add(chunk)
         log.info("  %d / %d phrases", evaluator.n_phrases, n_total)
+    result = evaluator.result(track_names, reference)
     elapsed = time.perf_counter() - start
-    result = evaluator.result(track_names)
     write_json(metrics_path, result)
+    if features_path is not None:
+        write_json(features_path, features_document(evaluator.modern, cfg.modern))
     rate = evaluator.n_phrases / elapsed if elapsed > 0 else float("inf")
     log.info("evaluated %d phrases in %.1f s (%.0f phrases/s)", n_total, elapsed, rate)
     for mode, block in result.items():
         means = block["aggregate"]
+        if mode == "modern":
+            distances = block["distances"] or {}
+            log.info("modern: %s  mean OA %s", means, distances.get("mean_overlap_area"))
+            continue
         log.info(
             "%s: QN %s  PP %s  TD %s",
             mode,
@@ -91,12 +116,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--metrics", required=True, help="the metrics.json to write, one block per mode; required"
     )
+    parser.add_argument(
+        "--features", help="the features file to write (the training data's, for mode modern)"
+    )
+    parser.add_argument(
+        "--reference-features",
+        help="the training data's features file, to compare a sample set with (mode modern)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
-        check_outputs(files=(args.metrics,))
-        run(params.metrics, args.phrases, args.metrics)
+        check_outputs(files=tuple(f for f in (args.metrics, args.features) if f))
+        run(params.metrics, args.phrases, args.metrics, args.features, args.reference_features)
 
 
 if __name__ == "__main__":

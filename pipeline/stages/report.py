@@ -4,8 +4,10 @@ The page shows Tables 1 and 2 exactly as ``outputs/tables`` holds them (both met
 scale in the caption), every sample set's coloured piano-roll grid and audio players (the
 training data first: its first ``sample.n_audio`` phrases are rendered here, as reference), the
 metric curves of every run beside the original runs' (``pipeline.report.curves``) and the run's
-provenance (``pipeline.report.provenance``). Assets are copied beside the page so the folder
-opens from ``file://`` with no network and can be moved as a whole.
+provenance (``pipeline.report.provenance``); with mode ``modern`` on, its table
+(``table_modern.csv``: measures and Yang & Lerch distances) in a section of its own. Assets are
+copied beside the page so the folder opens from ``file://`` with no network and can be moved as
+a whole.
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ def sample_sets(params: Params, tensor: Path, samples_dir: Path, out_dir: Path) 
 
 
 def read_tables(tables_dir: Path) -> tuple[dict[str, pd.DataFrame], str]:
-    """Tables 1 and 2 (CSV, both modes) and the scale caption of the Markdown tables."""
+    """Tables 1 and 2 (CSV, both modes) and the scale caption of the Markdown tables; the modern
+    table (mode ``modern``, empty when the mode is off) under ``"table_modern"``."""
     tables = {}
-    for name in ("table1", "table2"):
+    for name in ("table1", "table2", "table_modern"):
         path = tables_dir / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing; run the tables stage first")
@@ -107,6 +110,7 @@ def run(
     reference and logs folders. The folder is written whole (``atomic_dir``): a killed run
     leaves the previous page or none."""
     tables, caption = read_tables(dirs["tables"])
+    modern = tables.pop("table_modern")
     with atomic_dir(out_dir) as page_dir:
         sets = sample_sets(params, tensor, dirs["samples"], page_dir)
         curve_dir = page_dir / "assets" / "curves"
@@ -118,7 +122,7 @@ def run(
         }
         prov = page.provenance_html(facts, provenance.stage_timings(dirs["logs"], dirs["runs"]))
         rel = {run: p.relative_to(page_dir).as_posix() for run, p in pngs.items()}
-        html = page.page_html(tables, caption, params.metrics.modes, sets, rel, prov)
+        html = page.page_html(tables, caption, params.metrics.modes, sets, rel, prov, modern)
         write_text(page_dir / "index.html", html)
     index = out_dir / "index.html"
     log.info("wrote %s (%d sample sets, %d curve plots)", index, len(sets), len(pngs))

@@ -9,6 +9,10 @@ Each metric mode gets its own tables, labelled: in ``paper`` mode our numbers si
 (``spec/paper_reference.csv``); ``musical`` mode has no published counterpart. The caption states
 the scale of our run (phrases evaluated, training iterations) next to the paper's. The stage also
 plots EB, QN and PP along training for every run, from the runs' ``monitor.csv``.
+
+Mode ``modern`` (docs/metrics.md) has its own table, ``table_modern.{md,csv}``: every evaluated
+set's per-phrase measures and its overlapped areas with the training data. It is always written
+(it says so when the mode is off), so the stage's outputs do not depend on ``metrics.modes``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_pars
 log = logging.getLogger(__name__)
 
 METRICS = {"QN": "qualified_note_rate", "PP": "polyphonicity", "TD": "tonal_distance"}
+BAR_MODES = ("paper", "musical")  # the 2018 metrics, shown in Tables 1 and 2
+# Mode modern's measures (pipeline.metrics.modern.MEASURES) with their column names.
+MODERN_SHORT = {
+    "pitch_class_entropy": "PCE",
+    "scale_consistency": "SC",
+    "polyphony": "PO",
+    "empty_beat_rate": "EBR",
+    "groove_consistency": "GC",
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +130,8 @@ def check_metrics(data: object, path: Path) -> None:
         aggregate = block.get("aggregate") if isinstance(block, dict) else None
         if not isinstance(aggregate, dict) or not isinstance(block.get("n_phrases"), int):
             raise DataError(f"{path}: mode {mode!r} lacks n_phrases or aggregate")
-        for key in METRICS.values():
+        keys = tuple(MODERN_SHORT) if mode == "modern" else tuple(METRICS.values())
+        for key in keys:
             if key not in aggregate:
                 raise DataError(f"{path}: {mode}.aggregate lacks {key}")
             value = aggregate[key]
@@ -189,6 +203,89 @@ def to_markdown(table: pd.DataFrame, title: str, mode: str, caption: str) -> str
     return "\n".join(lines)
 
 
+FEATURE_SHORT = {
+    "note_count": "NC",
+    "pitch_count": "PC",
+    "pitch_range": "PR",
+    "pitch_class_histogram": "PCH",
+    "inter_onset_interval": "IOI",
+}
+MODERN_CAPTION = (
+    "Mode `modern` (docs/metrics.md): per-phrase means over the tracks each measure applies to "
+    "(PCE pitch-class entropy in bits, SC scale consistency, PO polyphony, EBR empty-beat rate, "
+    "GC groove consistency); OA: overlapped area of the training data's intra-set distance "
+    "density with the set's inter-set one (Yang & Lerch 2020), 1 = distributed like the training "
+    "data, per feature (NC note count, PC pitch count, PR pitch range, PCH pitch-class "
+    "histogram, IOI inter-onset interval) and their mean. The training data's row compares it "
+    "with a disjoint subsample of itself."
+)
+
+
+def modern_rows(metrics: dict[str, dict], rows: list[Row]) -> pd.DataFrame:
+    """The modern table: one row per evaluated set (first occurrence in ``rows``)."""
+    records, seen = [], set()
+    for row in rows:
+        if row.sample_set in seen:
+            continue
+        seen.add(row.sample_set)
+        block = metrics[row.sample_set].get("modern")
+        if block is None:
+            raise DataError(f"metrics of {row.sample_set} have no 'modern' mode; rerun evaluate")
+        record: dict[str, object] = {"model": row.label, "n_phrases": block["n_phrases"]}
+        for key, short in MODERN_SHORT.items():
+            record[short] = _number(block["aggregate"].get(key))
+        distances = _mapping(block.get("distances"))  # null when a set had < 2 phrases
+        record["OA"] = _number(distances.get("mean_overlap_area"))
+        per_feature = _mapping(distances.get("features"))
+        for key, short in FEATURE_SHORT.items():
+            record[f"OA_{short}"] = _number(_mapping(per_feature.get(key)).get("overlap_area"))
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: object) -> float:
+    """A JSON number as a float; null (undefined) or a non-number as NaN."""
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def modern_markdown(table: pd.DataFrame) -> str:
+    """The modern table in Markdown (two decimals, a dash where undefined)."""
+    columns = [c for c in table.columns if c not in ("model", "n_phrases")]
+    lines = [
+        "### Modern measures and Yang & Lerch distances — `modern` mode",
+        "",
+        f"| model | {' | '.join(columns)} | phrases |",
+        "|---" * (len(columns) + 2) + "|",
+    ]
+    for _, r in table.iterrows():
+        cells = " | ".join(fmt(float(r[c])) for c in columns)
+        lines.append(f"| {r['model']} | {cells} | {r['n_phrases']} |")
+    return "\n".join([*lines, "", MODERN_CAPTION, ""])
+
+
+def write_modern_table(
+    metrics: dict[str, dict], rows: list[Row], enabled: bool, out_dir: Path
+) -> list[Path]:
+    """Write ``table_modern.{md,csv}``; when the mode is off, a note and an empty table."""
+    md, csv = out_dir / "table_modern.md", out_dir / "table_modern.csv"
+    if enabled:
+        table = modern_rows(metrics, rows)
+        markdown = modern_markdown(table)
+    else:
+        columns = ["model", "n_phrases", *MODERN_SHORT.values(), "OA"]
+        columns += [f"OA_{short}" for short in FEATURE_SHORT.values()]
+        table = pd.DataFrame(columns=columns)
+        markdown = "Mode `modern` is off (`metrics.modes` does not list it).\n"
+    write_text(md, markdown)
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    return [md, csv]
+
+
 def read_curves(runs_dir: Path) -> dict[str, pd.DataFrame]:
     """The monitoring curves of every training run, keyed ``<stage>/<run>``."""
     return {
@@ -199,7 +296,8 @@ def read_curves(runs_dir: Path) -> dict[str, pd.DataFrame]:
 
 def scale_caption(curves: dict[str, pd.DataFrame], metrics: dict[str, dict]) -> str:
     """Our run's scale: phrases in the training data and iterations of each trained model."""
-    parts = [f"training data: {metrics['training_data']['paper']['n_phrases']} phrases"]
+    first_block = next(iter(metrics["training_data"].values()))
+    parts = [f"training data: {first_block['n_phrases']} phrases"]
     for run_name, data in curves.items():
         parts.append(f"{run_name}: {int(data['iteration'].max()) + 1} iterations")
     return f"Scale of this run — {'; '.join(parts)}. For comparison, {PAPER_SCALE}."
@@ -244,16 +342,19 @@ def run(
     curves = read_curves(runs_dir)
     caption = scale_caption(curves, metrics)
     written = []
+    bar_modes = [mode for mode in modes if mode in BAR_MODES]
     for name, rows in (("table1", TABLE1), ("table2", TABLE2)):
-        tables = [build_table(rows, metrics, reference, mode) for mode in modes]
+        tables = [build_table(rows, metrics, reference, mode) for mode in bar_modes]
         markdown = "\n".join(
             to_markdown(t, TITLES[name], mode, caption)
-            for t, mode in zip(tables, modes, strict=True)
+            for t, mode in zip(tables, bar_modes, strict=True)
         )
         write_text(out_dir / f"{name}.md", markdown)
         with atomic_path(out_dir / f"{name}.csv") as tmp:
-            pd.concat(tables).to_csv(tmp, index=False, float_format="%.6f")
+            frame = pd.concat(tables) if tables else pd.DataFrame(columns=["model", "mode"])
+            frame.to_csv(tmp, index=False, float_format="%.6f")
         written += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
+    written += write_modern_table(metrics, TABLE1 + TABLE2, "modern" in modes, out_dir)
     with atomic_dir(out_dir / "curves") as curves_dir:  # the folder output, whole or not at all
         for run_name, data in curves.items():
             name = f"{run_name.replace('/', '_')}.png"

@@ -73,3 +73,17 @@ def test_end_to_end_runs_do_not_depend_on_stage_one(both):
         assert not any("pretrain" in d for d in dvc[name].deps)
         assert "--pretrained" not in dvc[name].cmd
     assert "outputs/pretrain/proposed/checkpoint.pt" in dvc["train@joint_sbn"].deps
+
+
+def test_sample_sets_are_evaluated_against_the_training_features(both):
+    """Mode modern: the training tensor is read once; every other evaluation reads its features
+    file (docs/metrics.md), in both tools (the tests above)."""
+    dvc, _ = both
+    features = "outputs/evaluate/training_data/features.json"
+    training = dvc["evaluate@training_data"]
+    assert features in training.outs and features not in training.deps
+    assert "--reference-features" not in training.cmd
+    others = [job for name, job in dvc.items() if name.startswith("evaluate@") and job != training]
+    assert len(others) == 12
+    for job in others:
+        assert features in job.deps and f"--reference-features {features}" in job.cmd

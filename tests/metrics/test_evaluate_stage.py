@@ -56,7 +56,8 @@ def test_run_writes_both_modes_with_fixed_keys(params, phrase_file, tmp_path):
     data = json.loads(text)
     assert data == returned
     assert list(data) == sorted(params.metrics.modes)
-    for mode, block in data.items():
+    for mode in ("paper", "musical"):
+        block = data[mode]
         assert set(block) == {"mode", "n_phrases", "n_bars", "aggregate", "per_track"}
         assert block["mode"] == mode
         assert block["n_phrases"] == 12 and block["n_bars"] == 48
@@ -70,6 +71,10 @@ def test_run_writes_both_modes_with_fixed_keys(params, phrase_file, tmp_path):
         assert block["per_track"]["drums"]["qualified_note_rate"] is None
         assert block["per_track"]["piano"]["drum_pattern_rate"] is None
     assert data["paper"]["aggregate"] != data["musical"]["aggregate"]
+    modern = data["modern"]  # on by default (docs/metrics.md); tests/metrics/test_modern_stage.py
+    assert set(modern) == {"mode", "n_phrases", "n_bars", "aggregate", "per_track", "distances"}
+    assert modern["n_phrases"] == 12 and modern["n_bars"] == 48
+    assert modern["per_track"]["reed"]["polyphony"] is None
 
 
 def test_stage_equals_in_memory_evaluation(params, phrase_file, tmp_path, real_bars):
@@ -98,5 +103,5 @@ def test_command_line(phrase_file, tmp_path):
     ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert set(json.loads(out.read_text())) == {"paper", "musical"}
+    assert set(json.loads(out.read_text())) == {"paper", "musical", "modern"}
     assert not list(out.parent.glob(".*tmp"))  # atomic write left no temporary file

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -70,3 +72,63 @@ def test_every_row_has_a_paper_reference():
     reference = pd.read_csv(REFERENCE)
     for row in tables.TABLE1 + tables.TABLE2:
         assert 0 < tables.reference_row(reference, row)["paper_QN"] < 1
+
+
+def modern_block(n: int, pce: float, oa: float | None) -> dict:
+    aggregate = {
+        "pitch_class_entropy": pce,
+        "scale_consistency": 0.9,
+        "polyphony": 2.5,
+        "empty_beat_rate": None,
+        "groove_consistency": 0.95,
+    }
+    features = ("note_count", "pitch_count", "pitch_range", "pitch_class_histogram")
+    distances = {
+        "reference": "training_data",
+        "mean_overlap_area": oa,
+        "features": {name: {"overlap_area": oa} for name in features},
+    }
+    return {
+        "mode": "modern",
+        "n_phrases": n,
+        "n_bars": 4 * n,
+        "aggregate": aggregate,
+        "per_track": {},
+        "distances": distances if oa is not None else None,
+    }
+
+
+def test_modern_table_beside_tables_1_and_2(outputs):
+    for i, name in enumerate(SETS):
+        path = outputs / "evaluate" / name / "metrics.json"
+        data = json.loads(path.read_text())
+        data["modern"] = modern_block(8, 2.0 + i / 100, None if i == 0 else 0.5 + i / 100)
+        write_json(path, data)
+    modes = ["paper", "musical", "modern"]
+    tables.run(outputs / "evaluate", outputs / "runs", REFERENCE, outputs / "out", modes)
+    assert "modern" not in (outputs / "out" / "table1.md").read_text()
+    assert set(pd.read_csv(outputs / "out" / "table1.csv")["mode"]) == {"paper", "musical"}
+    csv = pd.read_csv(outputs / "out" / "table_modern.csv")
+    assert len(csv) == len(SETS)  # every evaluated set once
+    row = csv[csv["model"] == "pretrained (HT)"].iloc[0]
+    i = SETS.index("pretrain_proposed_ht")
+    assert row["PCE"] == pytest.approx(2.0 + i / 100)
+    assert row["OA"] == pytest.approx(0.5 + i / 100) and row["OA_PCH"] == row["OA"]
+    assert pd.isna(row["EBR"]) and pd.isna(row["OA_IOI"])  # null / absent: undefined
+    md = (outputs / "out" / "table_modern.md").read_text()
+    assert f"| pretrained (HT) | {2.0 + i / 100:.2f} | 0.90 | 2.50 | – | 0.95 |" in md
+
+
+def test_modern_table_says_when_the_mode_is_off(outputs):
+    tables.run(
+        outputs / "evaluate", outputs / "runs", REFERENCE, outputs / "out", ["paper", "musical"]
+    )
+    assert "is off" in (outputs / "out" / "table_modern.md").read_text()
+    assert pd.read_csv(outputs / "out" / "table_modern.csv").empty
+
+
+def test_metrics_without_their_modern_block_are_a_clear_error(outputs):
+    with pytest.raises(tables.DataError, match="no 'modern' mode"):
+        tables.run(
+            outputs / "evaluate", outputs / "runs", REFERENCE, outputs / "out", ["paper", "modern"]
+        )

@@ -9,6 +9,7 @@ rule report:
             "outputs/tables/table1.csv",
             "outputs/tables/table2.csv",
             "outputs/tables/table1.md",
+            "outputs/tables/table_modern.csv",
         ],
         tensor="outputs/build_tensor/phrases.h5",
         filter_report="outputs/filter/report.json",
