@@ -42,11 +42,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tensor", type=Path, required=True, help="training phrase file (HDF5)")
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--snapshot-dir", type=Path, required=True)
+    parser.add_argument(
+        "--conditional",
+        action="store_true",
+        help="track-conditional run on conditional.track (issue 21, docs/accompany.md)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
-        run(params, args.discriminator, args.tensor, args.out_dir, args.snapshot_dir)
+        run(
+            params,
+            args.discriminator,
+            args.tensor,
+            args.out_dir,
+            args.snapshot_dir,
+            condition_track=params.conditional.track if args.conditional else None,
+        )
 
 
 if __name__ == "__main__":

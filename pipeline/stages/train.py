@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--snapshot-dir", type=Path, required=True)
+    parser.add_argument(
+        "--conditional",
+        action="store_true",
+        help="track-conditional run on conditional.track (issue 21, docs/accompany.md)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     try:
@@ -66,7 +71,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
-        run(params, args.experiment, args.tensor, args.out_dir, args.snapshot_dir, args.pretrained)
+        run(
+            params,
+            args.experiment,
+            args.tensor,
+            args.out_dir,
+            args.snapshot_dir,
+            args.pretrained,
+            condition_track=params.conditional.track if args.conditional else None,
+        )
 
 
 if __name__ == "__main__":
