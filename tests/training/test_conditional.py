@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,28 @@ def test_unconditional_stage_one_is_refused(tmp_path, params, stage_one) -> None
         train.run(
             p, "end2end_dbn", tensor, tmp_path / "y", tmp_path / "s3", condition_track="Piano"
         )
+
+
+def test_sample_and_evaluate_conditional(tmp_path, params, stage_one, straight) -> None:
+    from pipeline.data.phrase_file import read_attrs, read_phrases
+    from pipeline.stages import evaluate_conditional, sample_conditional
+
+    tensor, _ = stage_one  # 2 phrases: 3 samples take the given tracks of phrases 0, 1, 0
+    cfg = dataclasses.replace(
+        params.sample, n_phrases_binary=3, batch_size=2, n_midi=1, n_grid=1, n_audio=0
+    )
+    out = tmp_path / "sample"
+    assert (
+        sample_conditional.run(cfg, straight / "checkpoint.pt", tensor, out, torch.device("cpu"))
+        == 3
+    )
+    made, real = read_phrases(out / "phrases.h5"), read_phrases(tensor)
+    assert np.array_equal(made[..., PIANO], real[[0, 1, 0], ..., PIANO])
+    assert read_attrs(out / "phrases.h5")["condition_track"] == "Piano"
+    result = evaluate_conditional.run(params, out / "phrases.h5", tensor, tmp_path / "eval")
+    assert set(result) == {"mode", "given_track", "model", "real_pairs", "shuffled_pairs"}
+    assert list(result["model"]["tracks"]) == ["Guitar"]
+    table = (tmp_path / "eval" / "table.md").read_text()
+    assert "real pairs (ceiling)" in table and "shuffled pairs (floor)" in table
+    with pytest.raises(DataError, match="not a track-conditional stage-two model"):
+        sample_conditional.run(cfg, stage_one[1], tensor, out, torch.device("cpu"))
