@@ -9,8 +9,8 @@ Tonal distance, musical mode, between the given track and each generated pitched
 (``pipeline.metrics.condition``), beside the same for the training data's real pairs (the
 ceiling) and for shuffled pairs (the floor; ``sample.seed`` seeds the shuffle within chunks of
 ``metrics.chunk_size``). Writes ``metrics.json`` and ``table.md`` / ``table.csv`` (lower is
-closer; the table names its mode). The ceiling and floor need no model: they frame the number
-before any conditional model is trained.
+closer; the table names its mode). The ceiling and floor need no model: without ``--phrases``
+the stage writes them alone, for ``conditional.track``, before any conditional model is trained.
 """
 
 from __future__ import annotations
@@ -64,33 +64,40 @@ def _scorer(params: Params, path: Path, track: str) -> ConditionFollowing:
     )
 
 
-def run(params: Params, phrases: Path, tensor: Path, out_dir: Path) -> dict[str, Any]:
-    """Score the conditional sample set ``phrases`` against ``tensor``'s references."""
-    validate_phrase_file(phrases)
-    track = read_attrs(phrases).get("condition_track")
-    if not track:
-        raise DataError(f"{phrases}: not a conditional sample set (no condition_track)")
-    scorer = _scorer(params, phrases, str(track))
-    model = follow(iter_checked_chunks(phrases, params.metrics.chunk_size), scorer)
-    result = {
-        "mode": MODE,
-        "given_track": track,
-        "model": model,
-        **reference(params, tensor, track),
-    }
+def run(
+    params: Params, phrases: Path | None, tensor: Path, out_dir: Path, track: str | None = None
+) -> dict[str, Any]:
+    """Score the conditional sample set ``phrases`` against ``tensor``'s references.
+
+    Without ``phrases`` (no model yet), only the references are written, for ``track``.
+    """
+    model = None
+    if phrases is not None:
+        validate_phrase_file(phrases)
+        track = read_attrs(phrases).get("condition_track")
+        if not track:
+            raise DataError(f"{phrases}: not a conditional sample set (no condition_track)")
+        scorer = _scorer(params, phrases, str(track))
+        model = follow(iter_checked_chunks(phrases, params.metrics.chunk_size), scorer)
+    assert track is not None
+    result = {"mode": MODE, "given_track": track, **reference(params, tensor, str(track))}
+    if model is not None:
+        result["model"] = model
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "metrics.json", result)
     write_tables(out_dir, result)
-    log.info("TD to %s: model %s, real %s, shuffled %s", track, *(result[k]["td"] for k, _ in ROWS))
+    log.info("TD to %s: %s", track, {k: result[k]["td"] for k, _ in ROWS if k in result})
     return result
 
 
 def write_tables(out_dir: Path, result: dict[str, Any]) -> None:
     """``table.md`` and ``table.csv``: one row per set, one column per generated track."""
-    names = list(result["model"]["tracks"])
+    names = list(result["real_pairs"]["tracks"])
     header = ["set", *names, "all"]
     rows = []
     for key, label in ROWS:
+        if key not in result:
+            continue
         block = result[key]
         cells = [block["tracks"][n]["td"] for n in names] + [block["td"]]
         rows.append([label, *("" if v is None else f"{v:.4f}" for v in cells)])
@@ -110,14 +117,19 @@ def write_tables(out_dir: Path, result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--phrases", type=Path, required=True, help="conditional sample set")
+    parser.add_argument(
+        "--phrases",
+        type=Path,
+        default=None,
+        help="conditional sample set (without it: the references alone, for conditional.track)",
+    )
     parser.add_argument("--tensor", type=Path, required=True, help="training tensor (references)")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
-        run(params, args.phrases, args.tensor, args.out_dir)
+        run(params, args.phrases, args.tensor, args.out_dir, params.conditional.track)
 
 
 if __name__ == "__main__":
