@@ -9,6 +9,7 @@ same commands, inputs and outputs; the slow test runs the whole DAG through both
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,6 @@ from tests.dag.dag_tools import (
     dvc_jobs,
     output_files,
     run,
-    same_file,
     scratch_repo,
     snakemake_jobs,
 )
@@ -55,6 +55,27 @@ def test_switched_on_both_tools_agree(tmp_path) -> None:
     assert "outputs/pretrain/proposed/checkpoint.pt" not in train.deps  # its own stage one
 
 
+def check_both_runs(by_dvc: Path, by_smk: Path) -> None:
+    """Both tools made every declared output, conditional ones included, and the same
+    references. Training outputs are not compared byte for byte across the tools: the paper's
+    own runs differ there in float rounding (Snakemake runs two jobs side by side with other
+    thread counts; e.g. pretrain/proposed's first g_loss 13.345245 vs 13.345256)."""
+    a, b = output_files(by_dvc), output_files(by_smk)  # each asserts every output exists
+    assert set(a) == set(b)
+    assert {
+        f"outputs/evaluate_conditional/twostage_dbn/{n}" for n in ("metrics.json", "table.md")
+    } <= set(a)
+    runs = [json.loads(x["outputs/evaluate_conditional/twostage_dbn/metrics.json"]) for x in (a, b)]
+    for metrics in runs:
+        assert metrics["mode"] == "musical" and metrics["given_track"] == "Piano"
+        assert set(metrics["model"]["tracks"]) == set(metrics["real_pairs"]["tracks"])
+        assert metrics["real_pairs"]["td"] < metrics["shuffled_pairs"]["td"]
+    # the references depend on the tensor alone, which both tools build byte for byte
+    assert a["outputs/build_tensor/phrases.h5"] == b["outputs/build_tensor/phrases.h5"]
+    assert runs[0]["real_pairs"] == runs[1]["real_pairs"]
+    assert runs[0]["shuffled_pairs"] == runs[1]["shuffled_pairs"]
+
+
 @pytest.mark.slow
 def test_whole_dag_with_conditional_through_both_tools(tmp_path) -> None:
     update = {**TINY, **SWITCH_ON}
@@ -62,10 +83,4 @@ def test_whole_dag_with_conditional_through_both_tools(tmp_path) -> None:
     run([str(BIN / "dvc"), "repro"], by_dvc)
     by_smk = scratch_repo(tmp_path / "smk", update)
     run([str(BIN / "snakemake"), "--cores", "2"], by_smk)
-    a, b = output_files(by_dvc), output_files(by_smk)
-    assert set(a) == set(b)
-    assert [name for name in a if not same_file(name, a[name], b[name])] == []
-    metrics = json.loads(a["outputs/evaluate_conditional/twostage_dbn/metrics.json"])
-    assert metrics["mode"] == "musical" and metrics["given_track"] == "Piano"
-    assert metrics["real_pairs"]["td"] is not None  # the ceiling exists without a good model
-    assert metrics["real_pairs"]["td"] < metrics["shuffled_pairs"]["td"]
+    check_both_runs(by_dvc, by_smk)
