@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/conditional.smk"
 
 
 rule all:
@@ -21,3 +22,4 @@ rule all:
         "outputs/tables/table1.md",
         "outputs/tables/table2.md",
         "outputs/report",
+        COND_OUTPUTS,  # empty unless conditional.pretrain / .experiments list runs

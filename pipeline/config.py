@@ -308,6 +308,38 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class Conditional:
+    """Track-conditional runs (issue 21; ours, not the paper's), off by default.
+
+    ``track`` is the given track's name; the DAG trains the conditional stage one listed in
+    ``pretrain`` and the conditional stage-two runs listed in ``experiments``, sampled with the
+    conditions of the training tensor and evaluated by condition-following (docs/accompany.md).
+    """
+
+    track: str  # the given track of every conditional run, by name (e.g. Piano)
+    pretrain: list[str]  # conditional stage-one runs in the DAG: [] (off) or [proposed]
+    experiments: list[str]  # conditional stage-two runs in the DAG: twostage_* / joint_*
+
+    def __post_init__(self) -> None:
+        _check(bool(self.track), "conditional.track", "must name a track")
+        for name in self.pretrain:
+            _check(name == "proposed", "conditional.pretrain", f"only proposed, got {name!r}")
+        for name in self.experiments:
+            ok = name in EXPERIMENTS and not name.startswith("end2end")
+            _check(ok, "conditional.experiments", f"{name!r} is not a twostage_* or joint_* run")
+        _check(
+            len(set(self.experiments)) == len(self.experiments),
+            "conditional.experiments",
+            "lists a run twice",
+        )
+        _check(
+            not self.experiments or self.pretrain == ["proposed"],
+            "conditional.pretrain",
+            "must be [proposed] when conditional.experiments is not empty (stage two continues it)",
+        )
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole ``params.yaml``."""
 
@@ -321,6 +353,7 @@ class Params:
     train: Train
     sample: Sample
     metrics: Metrics
+    conditional: Conditional
 
 
 # --------------------------------------------------------------------------------------------

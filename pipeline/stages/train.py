@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         required=True,
         help="the rolling resume snapshot's folder (a killed run resumes from it); required",
     )
+    parser.add_argument(
+        "--conditional",
+        action="store_true",
+        help="a track-conditional run on conditional.track (issue 21, docs/accompany.md)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     try:
@@ -84,7 +89,15 @@ def main(argv: list[str] | None = None) -> None:
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
         check_outputs(folders=(args.out_dir, args.snapshot_dir))
-        run(params, args.experiment, args.tensor, args.out_dir, args.snapshot_dir, args.pretrained)
+        run(
+            params,
+            args.experiment,
+            args.tensor,
+            args.out_dir,
+            args.snapshot_dir,
+            args.pretrained,
+            condition_track=params.conditional.track if args.conditional else None,
+        )
 
 
 if __name__ == "__main__":

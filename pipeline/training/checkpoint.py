@@ -129,12 +129,22 @@ class Sampler(nn.Module):
         self.z_dim: int = run["z_dim"]
         self.name: str = run["name"]
         self.track_names = list(track_names)
+        self.condition: int | None = run.get("condition_index")  # conditional runs (issue 21)
+        self.condition_track: str | None = run.get("condition_track")
 
     @torch.no_grad()
-    def forward(self, z: Tensor) -> Tensor:
-        """``z`` (B, z_dim) -> phrases (B, 4, 96, 84, T), in eval mode without gradients."""
+    def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        """``z`` (B, z_dim) -> phrases (B, 4, 96, 84, T), in eval mode without gradients.
+
+        A track-conditional model also takes the given track ``condition`` (B, 4, 96, 84).
+        """
         self.eval()
-        x = self.generator(z)
+        if self.condition is None:
+            x = self.generator(z)
+        elif condition is None:
+            raise ValueError(f"{self.name} is track-conditional: pass the given track")
+        else:
+            x = self.generator(z, condition)
         return x if self.refiner is None else self.refiner(x)
 
 

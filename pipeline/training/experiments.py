@@ -51,6 +51,15 @@ class Networks:
     train_generator: bool  # G's own weights are updated (stage one, joint, end-to-end)
     stochastic: bool  # SBN: the binary output must be redrawn at every update
     kind: str  # "pretrain" (real-valued output) or "binary"
+    condition: int | None = None  # track-conditional runs: the given track's index (ours)
+
+    def generate(self, z: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """G's output for ``z``; a conditional G also takes the given track of ``real``."""
+        if self.condition is None:
+            return self.generator(z)
+        if real is None:
+            raise ValueError("a track-conditional generator needs the real phrases' track")
+        return self.generator(z, real[..., self.condition])
 
     def g_side(self) -> list[nn.Module]:
         """The modules the generator-side optimizer updates."""
@@ -134,6 +143,10 @@ def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dic
 
 def build_networks(run: dict[str, Any]) -> Networks:
     """Fresh (randomly initialised) networks for the resolved run config ``run``."""
+    if run.get("condition_track") is not None:  # track-conditional runs (issue 21)
+        from pipeline.training.conditional import build_conditional_networks
+
+        return build_conditional_networks(run)
     n_tracks, bn = run["n_tracks"], run["batch_norm"]
     disc = build_discriminator(preset=run["discriminator"], n_tracks=n_tracks)
     strategy = run["name"].split("_")[0]

@@ -185,14 +185,22 @@ def critic_phase(
 
 
 def generator_phase(
-    nets: Networks, opt: torch.optim.Optimizer, z: Tensor, x_hat: Tensor, cfg: LoopConfig
+    nets: Networks,
+    opt: torch.optim.Optimizer,
+    z: Tensor,
+    x_hat: Tensor,
+    cfg: LoopConfig,
+    real: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """One Adam step of the generator side (G, R or both) against the current D."""
+    """One Adam step of the generator side (G, R or both) against the current D.
+
+    ``real`` gives a track-conditional G its condition (``Networks.generate``).
+    """
     opt.zero_grad(set_to_none=True)
     nets.discriminator.requires_grad_(False)  # no weight gradients for D in this step
     try:
         with autocast(cfg):
-            x = nets.generator(z) if nets.train_generator else x_hat  # frozen G: reuse, exact
+            x = nets.generate(z, real) if nets.train_generator else x_hat  # frozen G: reuse
             fake = x if nets.refiner is None else nets.refiner(x)
             loss = -nets.discriminator(fake).float().mean()
         loss.backward()
@@ -253,9 +261,9 @@ def train_loop(
         n_critic = critic_steps_from(optim, it, cfg.initial_burst)
         slope = current_slope(nets)  # the slope this iteration trains with: rate ** epoch
         with torch.no_grad(), autocast(cfg):
-            x_hat = nets.generator(z).float()  # once per iteration (see module docstring)
+            x_hat = nets.generate(z, real).float()  # once per iteration (module docstring)
         d_losses = critic_phase(nets, opts["discriminator"], real, x_hat, n_critic, cfg)
-        g_losses = generator_phase(nets, opts["generator"], z, x_hat, cfg)
+        g_losses = generator_phase(nets, opts["generator"], z, x_hat, cfg, real)
         state.global_step += n_critic + 1
         state.iteration = it + 1
         row = {

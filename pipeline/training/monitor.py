@@ -66,8 +66,10 @@ class Monitor:
         track_names: list[str],
         resolution: int = 24,
         lowest_pitch: int = 24,
+        real: torch.Tensor | None = None,
     ) -> None:
         self.nets = nets
+        self.real = real  # a conditional G's fixed condition batch (the first real phrases)
         self.z = latent(seed, "monitor", 0, n, z_dim, device)  # (n, z_dim), fixed for the run
         self.seed = seed
         self.device = device
@@ -91,7 +93,7 @@ class Monitor:
                 m.eval()
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(derive_seed(self.seed, "monitor-noise", iteration))
-                x = self.nets.generator(self.z)
+                x = self.nets.generate(self.z, self.real)
                 x = x > 0.5 if self.nets.refiner is None else self.nets.refiner(x) > 0.5
         finally:
             for m, mode in zip(modules, modes, strict=True):

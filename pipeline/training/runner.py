@@ -35,6 +35,7 @@ from pipeline.training.checkpoint_check import (
     check_tracks,
     validate_checkpoint,
 )
+from pipeline.training.conditional import with_condition
 from pipeline.training.data import TrainingData, derive_seed, load_tensor
 from pipeline.training.experiments import (
     Networks,
@@ -96,8 +97,18 @@ def _optimizers(nets: Networks, params: Params) -> dict[str, torch.optim.Optimiz
     return {"generator": adam(nets.g_side()), "discriminator": adam([nets.discriminator])}
 
 
-def _prepare(params: Params, stage: str, name: str, tensor: Path, pretrained: Path | None):
-    """Device, run config, networks (initialised or loaded), optimizers and resolved config."""
+def _prepare(
+    params: Params,
+    stage: str,
+    name: str,
+    tensor: Path,
+    pretrained: Path | None,
+    condition_track: str | None = None,
+):
+    """Device, run config, networks (initialised or loaded), optimizers and resolved config.
+
+    ``condition_track`` makes the run track-conditional (``pipeline.training.conditional``).
+    """
     device = pick_device(params.optim.device)
     if device.type != "cuda" and (params.optim.bf16 or params.optim.compile):
         log.warning("optim.bf16 / optim.compile apply on CUDA only; ignored on %s", device.type)
@@ -109,6 +120,8 @@ def _prepare(params: Params, stage: str, name: str, tensor: Path, pretrained: Pa
         check_tracks(source, pretrained, tracks, tensor)
         check_stage_one(source, pretrained)
     run = run_config(params, stage, name, len(tracks), source["run"] if source else None)
+    if condition_track is not None:
+        run = with_condition(run, condition_track, tracks, source["run"] if source else None)
     digests = {"tensor": ck.file_digest(tensor)}
     if source is not None and pretrained is not None:
         if source["run"]["discriminator"] != "proposed":
@@ -195,9 +208,12 @@ def run_training(
     snapshot_dir: Path,
     pretrained: Path | None = None,
     after_iteration: Callable[[LoopState], None] | None = None,
+    condition_track: str | None = None,
 ) -> dict[str, Any]:
     """Train one run (resuming a matching snapshot), write the outputs, return the summary."""
-    device, tracks, run, nets, opts, resolved = _prepare(params, stage, name, tensor, pretrained)
+    device, tracks, run, nets, opts, resolved = _prepare(
+        params, stage, name, tensor, pretrained, condition_track
+    )
     key = ck.config_hash(resolved)
     sizes = {k: count_parameters(m) for k, m in nets.modules().items()}
     log.info(
@@ -238,6 +254,7 @@ def run_training(
         tracks,
         int(attrs.get("resolution", 24)),
         int(attrs.get("lowest_pitch", 24)),
+        data.phrases[: run["batch_size"]].float() if nets.condition is not None else None,
     )
     t0 = time.perf_counter()
     train_loop(nets, opts, data, cfg, state, monitor, snapshot, after_iteration)
