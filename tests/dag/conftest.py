@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.dag.dag_tools import BIN, N_MIRRORED, Mirror, run, scratch_repo
-from tests.dag.test_smoke import TINY
+from tests.dag.test_smoke import WHOLE_DAG
 from tests.fetch_tools import sample, serve
 
 
@@ -40,7 +40,7 @@ def local_snakemake_run(tmp_path_factory, mirror) -> SnakemakeRun:
     DVC cache; committing dvc.lock is what a team sharing a run through a DVC remote does (the
     repository itself leaves dvc.lock uncommitted).
     """
-    root = scratch_repo(tmp_path_factory.mktemp("local"), TINY, mirror)
+    root = scratch_repo(tmp_path_factory.mktemp("local"), WHOLE_DAG, mirror)
     before = len(mirror.server.requests)
     first = run([str(BIN / "snakemake"), "--cores", "2"], root)
     downloads = len(mirror.server.requests) - before

@@ -23,7 +23,6 @@ import yaml
 from tests.dag.dag_tools import (
     BIN,
     LOCAL_RULES,
-    N_JOBS,
     REPO,
     output_files,
     parse_snakemake_jobs,
@@ -31,12 +30,19 @@ from tests.dag.dag_tools import (
     same_file,
     scratch_repo,
 )
-from tests.dag.test_smoke import TINY
+from tests.dag.test_smoke import N_WHOLE_DAG, WHOLE_DAG
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
-GPU_RULES = {"pretrain", "train", "sample"}
+GPU_RULES = {
+    "pretrain",
+    "train",
+    "sample",
+    "pretrain_conditional",
+    "train_conditional",
+    "sample_conditional",
+}
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Fields of sacct -X --parsable2 below, in order.
 SACCT_FIELDS = ["JobID", "JobName", "State", "Comment", "AllocTRES", "Start", "End", "WorkDir"]
@@ -84,7 +90,7 @@ def fit_profile_to_this_node(root: Path) -> None:
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory, mirror) -> tuple[Path, str]:
     # the same data as the local run it is compared with: fetched from the session's mirror
-    root = scratch_repo(tmp_path_factory.mktemp("slurm"), TINY, mirror)
+    root = scratch_repo(tmp_path_factory.mktemp("slurm"), WHOLE_DAG, mirror)
     fit_profile_to_this_node(root)
     # Frequent status checks: tiny jobs end in seconds, and the plugin waits this long before
     # each check while jobs finish (the profile's 40 s suits real ones; with 10 s the cores sat
@@ -128,7 +134,9 @@ def test_every_job_went_through_sbatch(slurm_run, records):
     root, output = slurm_run
     jobs = parse_snakemake_jobs(output)
     submitted = SUBMITTED.findall(output)
-    assert len(jobs) == N_JOBS and len(submitted) == len(jobs) - len(LOCAL_RULES) == len(records)
+    assert len(jobs) == N_WHOLE_DAG and len(submitted) == len(jobs) - len(LOCAL_RULES) == len(
+        records
+    )
     # one run: the plugin names every job after the run's id, and each ran in the scratch repo
     assert len({r["JobName"] for r in records}) == 1
     assert {r["WorkDir"] for r in records} == {str(root)}

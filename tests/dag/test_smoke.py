@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,18 @@ TINY = {
         "n_audio": 1,
     },
 }
+# The whole-DAG runs (this DVC run, the session's Snakemake run and the SLURM run) also switch on
+# the track-conditional experiment (issue 21; off in params.yaml), so that its four jobs run
+# through both tools without a whole-DAG run of their own.
+CONDITIONAL_ON = {"conditional": {"pretrain": ["proposed"], "experiments": ["twostage_dbn"]}}
+CONDITIONAL_JOBS = {
+    "pretrain_conditional@proposed",
+    "train_conditional@twostage_dbn",
+    "sample_conditional@twostage_dbn",
+    "evaluate_conditional@twostage_dbn",
+}
+WHOLE_DAG = {**TINY, **CONDITIONAL_ON}
+N_WHOLE_DAG = N_JOBS + len(CONDITIONAL_JOBS)
 # What depends on train.n_iterations_end2end, and nothing else.
 END2END_DOWNSTREAM = {
     "train@end2end_dbn",
@@ -82,12 +95,25 @@ def ran_snakemake_jobs(output: str) -> set[str]:
     return set(parse_snakemake_jobs(output))
 
 
+def check_conditional_run(root: Path) -> None:
+    """The conditional experiment's condition-following table for the given track: the model's
+    tonal distances beside the real pairs of the training data (the ceiling, closer) and shuffled
+    pairs (the floor)."""
+    out = root / "outputs/evaluate_conditional/twostage_dbn"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mode"] == "musical" and metrics["given_track"] == "Piano"
+    assert set(metrics["model"]["tracks"]) == set(metrics["real_pairs"]["tracks"])
+    assert metrics["real_pairs"]["td"] < metrics["shuffled_pairs"]["td"]
+    assert (out / "table.md").is_file()
+
+
 def test_dvc_runs_everything_then_nothing(tmp_path, mirror):
     # a user's fresh clone: no ../shared beside it, the data fetched from a mirror (issue 18)
-    root = scratch_repo(tmp_path, TINY, mirror)
+    root = scratch_repo(tmp_path, WHOLE_DAG, mirror)
     before = len(mirror.server.requests)
     first = dvc(root, "repro")
-    assert len(ran_dvc_stages(first)) == N_JOBS
+    assert len(ran_dvc_stages(first)) == N_WHOLE_DAG and CONDITIONAL_JOBS <= ran_dvc_stages(first)
+    check_conditional_run(root)
     assert len(mirror.server.requests) - before == 3  # one request per download
     report = json.loads((root / "outputs/fetch/report.json").read_text())
     assert report["downloaded_bytes"] > 0
@@ -111,7 +137,9 @@ def test_dvc_runs_everything_then_nothing(tmp_path, mirror):
 def test_snakemake_runs_everything_then_nothing(local_snakemake_run):
     # the session's shared run (conftest.py): the whole DAG, then the same command again
     root = local_snakemake_run.root
-    assert len(ran_snakemake_jobs(local_snakemake_run.first)) == N_JOBS
+    assert len(ran_snakemake_jobs(local_snakemake_run.first)) == N_WHOLE_DAG
+    assert CONDITIONAL_JOBS <= ran_snakemake_jobs(local_snakemake_run.first)
+    check_conditional_run(root)
     assert local_snakemake_run.downloads == 3  # fetch: one request per download, from the mirror
     assert (root / "outputs/tables/table2.md").is_file()
     assert "Nothing to be done" in local_snakemake_run.second
