@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # ------------------------------------------------------------------------------------------------
 PAPER_PARAMS = "configs/paper.yaml"  # the paper's setting: batch 32 / 16, bursts of 100
 TINY_PARAMS = "params.yaml"
-TINY = {  # --tiny: every length and batch cut so that all of it runs on a CPU in about a minute
+TINY = {  # --tiny: every length and batch cut to the least that runs every code path
     "optim": {"n_critic": 1, "n_critic_burst": 2, "burst_first_iterations": 1, "monitor_every": 2},
     "pretrain": {"batch_size": 2, "n_iterations": 100000},  # the deadline stops them
     "train": {"batch_size": 2, "n_iterations": 100000, "n_iterations_end2end": 100000},

@@ -87,6 +87,8 @@ def phase_env(check: Check) -> dict[str, Any]:
 
     from pipeline.data.phrase_file import count_phrases, phrase_shape
 
+    if not _importable("hdf5plugin") and not os.environ.get("HDF5_PLUGIN_PATH"):
+        raise RuntimeError("no hdf5plugin and no carried filter: pass --carry (see --build-carry)")
     n, shape = count_phrases(check.tensor), phrase_shape(check.tensor)
     cells = n * int(torch.tensor(shape).prod())
     info: dict[str, Any] = {
@@ -329,7 +331,7 @@ def phase_sample(check: Check) -> dict[str, Any]:
     from pipeline.config import load_params
     from pipeline.stages import evaluate, sample
 
-    params = load_params(check.work / "params" / "train.yaml")
+    params = load_params(check.params_file("train"))
     device = torch.device(check.device)
     results, skipped = {}, []
     for stage in ("pretrain", "train"):
