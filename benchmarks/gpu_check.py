@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -190,6 +191,51 @@ class Check:
         self.summary["phases"][name] = result
         self.save()
         return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Worker processes (benchmarks/gpu_workers.py)
+# ------------------------------------------------------------------------------------------------
+
+
+def start_worker(check: Check, kind: str, name: str, spec: dict) -> subprocess.Popen:
+    """``python -m benchmarks.gpu_workers kind spec.json``, its output in logs/<name>.log."""
+    spec_path = check.work / "specs" / f"{name}.json"
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(json.dumps(spec, indent=1))
+    (check.work / "logs").mkdir(exist_ok=True)
+    log = open(check.work / "logs" / f"{name}.log", "w")  # noqa: SIM115 (the child holds it)
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    if check.device == "cpu" and kind != "speed":
+        env["OMP_NUM_THREADS"] = "1"  # parallel workers on a CPU: one thread each
+    cmd = [sys.executable, "-m", "benchmarks.gpu_workers", kind, str(spec_path)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_all(procs: dict[str, subprocess.Popen], until: float) -> dict[str, int | None]:
+    """Wait for every process until the wall-clock ``until``; kill what is still running."""
+    codes: dict[str, int | None] = {}
+    for name, proc in procs.items():
+        try:
+            codes[name] = proc.wait(timeout=max(until - time.time(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            codes[name] = None  # killed at the deadline
+    return codes
+
+
+def run_spec(check: Check, stage: str, name: str, params: Path, root: Path, **extra: Any) -> dict:
+    return {
+        "params": str(params),
+        "stage": stage,
+        "name": name,
+        "tensor": str(check.tensor),
+        "out_dir": str(root / stage / name),
+        "snapshot_dir": str(root / "snapshots" / stage / name),
+        **extra,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -10,60 +10,13 @@ import importlib
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks import gpu_carry
 from benchmarks import gpu_check as S
-from benchmarks.gpu_check import ROOT, Check
-
-# ------------------------------------------------------------------------------------------------
-# Workers
-# ------------------------------------------------------------------------------------------------
-
-
-def start_worker(check: Check, kind: str, name: str, spec: dict) -> subprocess.Popen:
-    """``python -m benchmarks.gpu_workers kind spec.json``, its output in logs/<name>.log."""
-    spec_path = check.work / "specs" / f"{name}.json"
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec, indent=1))
-    (check.work / "logs").mkdir(exist_ok=True)
-    log = open(check.work / "logs" / f"{name}.log", "w")  # noqa: SIM115 (the child holds it)
-    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
-    if check.device == "cpu" and kind != "speed":
-        env["OMP_NUM_THREADS"] = "1"  # parallel workers on a CPU: one thread each
-    cmd = [sys.executable, "-m", "benchmarks.gpu_workers", kind, str(spec_path)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_all(procs: dict[str, subprocess.Popen], until: float) -> dict[str, int | None]:
-    """Wait for every process until the wall-clock ``until``; kill what is still running."""
-    codes: dict[str, int | None] = {}
-    for name, proc in procs.items():
-        try:
-            codes[name] = proc.wait(timeout=max(until - time.time(), 0.1))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            codes[name] = None  # killed at the deadline
-    return codes
-
-
-def run_spec(check: Check, stage: str, name: str, params: Path, root: Path, **extra: Any) -> dict:
-    return {
-        "params": str(params),
-        "stage": stage,
-        "name": name,
-        "tensor": str(check.tensor),
-        "out_dir": str(root / stage / name),
-        "snapshot_dir": str(root / "snapshots" / stage / name),
-        **extra,
-    }
-
+from benchmarks.gpu_check import ROOT, Check, run_spec, start_worker, wait_all
 
 # ------------------------------------------------------------------------------------------------
 # env
@@ -240,11 +193,15 @@ def train_plan(check: Check) -> tuple[list[tuple[str, str, str | None]], list[st
     if check.args.from_dir is None:
         return [("pretrain", d, None) for d in S.STAGE_ONE], []
     src = Path(check.args.from_dir)
-    plan: list[tuple[str, str, str | None]] = []
-    plan += [
+    try:  # the first call's runs that ended with a checkpoint (their exports need not be here)
+        first = json.loads((src / "summary.json").read_text())["phases"]["train"]["runs"]
+        done = {k for k, r in first.items() if r.get("status") == "ok"}
+    except (OSError, ValueError, KeyError):
+        done = set()
+    plan: list[tuple[str, str, str | None]] = [
         ("pretrain", d, None)
         for d in S.STAGE_ONE
-        if not (src / f"pretrain_{d}.weights.pt").is_file()
+        if f"pretrain_{d}" not in done and not (src / f"pretrain_{d}.weights.pt").is_file()
     ]  # rerun what failed
     export = src / "pretrain_proposed.weights.pt"
     notes = []

@@ -77,3 +77,35 @@ def test_plot_draws_the_curves_of_returned_results(tmp_path: Path) -> None:
     assert gpu_check.main(["--plot", str(tmp_path / "results"), "--out", str(tmp_path / "p")]) == 0
     assert [p.name for p in (tmp_path / "p").iterdir()] == ["pretrain_ablated.png"]
     assert (tmp_path / "p" / "pretrain_ablated.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_continue_reruns_only_the_stage_one_runs_that_failed(tmp_path: Path) -> None:
+    """The carried round-1 folder holds the proposed export alone; the summary says which
+    stage-one runs ended well, and only the others are trained again."""
+    from argparse import Namespace
+
+    from benchmarks.gpu_phases import train_plan
+
+    runs = {"pretrain_proposed": "ok", "pretrain_ablated": "ok", "pretrain_baseline": "failed"}
+    summary = {"phases": {"train": {"runs": {k: {"status": v} for k, v in runs.items()}}}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "pretrain_proposed.weights.pt").write_bytes(b"w")
+    check = Namespace(args=Namespace(from_dir=tmp_path))
+    plan, notes = train_plan(check)  # type: ignore[arg-type]
+    export = str(tmp_path / "pretrain_proposed.weights.pt")
+    assert plan[0] == ("pretrain", "baseline", None) and not notes
+    assert plan[1:] == [
+        ("train", e, None if e.startswith("end2end") else export)
+        for e in (
+            "twostage_dbn",
+            "twostage_sbn",
+            "joint_dbn",
+            "joint_sbn",
+            "end2end_dbn",
+            "end2end_sbn",
+        )
+    ]
+    (tmp_path / "pretrain_proposed.weights.pt").unlink()
+    plan, notes = train_plan(check)  # type: ignore[arg-type]
+    assert [name for _, name, _ in plan] == ["baseline", "end2end_dbn", "end2end_sbn"]
+    assert len(notes) == 4  # the two-stage and joint runs need the export
