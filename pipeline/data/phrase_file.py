@@ -17,6 +17,10 @@ The Zstandard filter comes from ``hdf5plugin`` (imported here, which registers i
 read a phrase file outside this package, ``import hdf5plugin`` before ``h5py.File``. It was chosen
 by measurement (``benchmarks/bench_compression.py``, ``benchmarks/RESULTS.md``): against the gzip
 level 4 of earlier versions it stores 2.5x less, encodes about 7x and decodes about 4x faster.
+
+Where ``hdf5plugin`` cannot be imported (a lent GPU machine with its own Python; ``docs/gpu.md``),
+HDF5 loads the same filter library from the folders of ``HDF5_PLUGIN_PATH`` instead: a copy of
+hdf5plugin's ``libh5zstd.so`` alone is enough (``benchmarks/gpu_check.py --build-carry``).
 """
 
 from __future__ import annotations
@@ -24,16 +28,21 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import h5py
-import hdf5plugin
 import numpy as np
 
 from pipeline.io import atomic_path
+
+try:
+    import hdf5plugin  # registers its filters with HDF5 on import
+except ImportError:  # the filter library is then found through HDF5_PLUGIN_PATH (module doc)
+    hdf5plugin = None  # type: ignore[assignment]
 
 PHRASES = "phrases"
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -48,9 +57,19 @@ class TrackInfo:
     is_drums: list[bool]
 
 
-# The chunk filter of the phrases dataset (see the module docstring for why this one).
+# The chunk filter of the phrases dataset (see the module docstring for why this one): what
+# ``dict(hdf5plugin.Zstd(clevel=ZSTD_LEVEL))`` gives, written out so it needs no hdf5plugin.
+ZSTD_FILTER_ID = 32015
 ZSTD_LEVEL = 1
-COMPRESSION = dict(hdf5plugin.Zstd(clevel=ZSTD_LEVEL))
+COMPRESSION = {"compression": ZSTD_FILTER_ID, "compression_opts": (ZSTD_LEVEL,)}
+ZSTD_LIBRARY = "libh5zstd.so"
+
+
+def plugin_dirs() -> list[Path]:
+    """Where the Zstandard filter library is: hdf5plugin's folder, else ``HDF5_PLUGIN_PATH``'s."""
+    if hdf5plugin is not None:
+        return [Path(hdf5plugin.PLUGIN_PATH)]
+    return [Path(d) for d in os.environ.get("HDF5_PLUGIN_PATH", "").split(os.pathsep) if d]
 
 
 @dataclass(frozen=True)
@@ -131,8 +150,11 @@ class _Zstd:
 def _direct_zstd() -> _Zstd | None:
     """The libzstd inside hdf5plugin's Zstandard filter library, or None where it cannot be
     loaded or lacks a function (then ``encode_through_hdf5`` is used)."""
+    found = [d / ZSTD_LIBRARY for d in plugin_dirs() if (d / ZSTD_LIBRARY).is_file()]
+    if not found:
+        return None
     try:
-        lib = ctypes.CDLL(str(Path(hdf5plugin.PLUGIN_PATH) / "libh5zstd.so"))
+        lib = ctypes.CDLL(str(found[0]))
         size_t, pointer = ctypes.c_size_t, ctypes.c_void_p
         lib.ZSTD_createCCtx.restype = pointer
         lib.ZSTD_compressBound.argtypes, lib.ZSTD_compressBound.restype = [size_t], size_t

@@ -15,6 +15,10 @@ Binarization (``--binarize``):
 z comes from a generator seeded with ``sample.seed`` on the CPU, so the HT and BS sets of one
 stage-one model see exactly the same z and hence the same raw outputs, as in the original
 evaluation (analysis/eval_gan.py), and the draws do not depend on the device.
+
+The previews' libraries (matplotlib, symusic, soundfile) are imported in ``write_previews`` only,
+so that ``run(..., previews=False)`` works where they are not installed (a lent GPU machine,
+``benchmarks/gpu_check.py``); the previews of such a set can be drawn later from its phrases.h5.
 """
 
 from __future__ import annotations
@@ -39,9 +43,6 @@ from pipeline.data.phrase_file import (
     read_track_info,
     write_phrase_file,
 )
-from pipeline.export.audio import write_audio_files
-from pipeline.export.midi import write_midi
-from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import atomic_dir
 from pipeline.stages.cli import (
     check_outputs,
@@ -100,8 +101,10 @@ def run(
     how: Binarize,
     out_dir: Path,
     device: torch.device,
+    previews: bool = True,
 ) -> SampleResult:
-    """Write one sample set from ``checkpoint`` into ``out_dir``."""
+    """Write one sample set from ``checkpoint`` into ``out_dir`` (``phrases.h5`` alone when
+    ``previews`` is false; the stage always writes the previews)."""
     validate_phrase_file(tensor)
     sampler = load_sampler(checkpoint, device)
     if (sampler.kind == "binary") != (how == "model"):
@@ -135,7 +138,8 @@ def run(
         params={"sample": as_dict(cfg), "binarize": how},
         extra_attrs={"source_checkpoint": checkpoint.as_posix()},
     )
-    write_previews(out_dir, np.concatenate(kept)[:n_keep], cfg, tracks, attrs)
+    if previews:
+        write_previews(out_dir, np.concatenate(kept)[:n_keep], cfg, tracks, attrs)
     result = SampleResult(n_phrases=n_phrases, density=active / max(n_phrases, 1))
     log.info("%s: %d phrases (%s), %.4f of cells active", out_dir, n_phrases, how, result.density)
     return result
@@ -145,6 +149,10 @@ def write_previews(
     out_dir: Path, first: np.ndarray, cfg: Sample, tracks: TrackInfo, attrs: dict
 ) -> None:
     """The PNG grid, the MIDI files and the audio of the first phrases of a sample set."""
+    from pipeline.export.audio import write_audio_files  # symusic, soundfile: imported here only
+    from pipeline.export.midi import write_midi
+    from pipeline.export.pianoroll_png import plot_phrase_grid
+
     plot_phrase_grid(out_dir / "grid.png", first[: cfg.n_grid], tracks.names)
     lowest, resolution = int(attrs["lowest_pitch"]), int(attrs["resolution"])
     with atomic_dir(out_dir / "midi") as midi_dir:

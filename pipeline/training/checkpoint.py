@@ -110,6 +110,44 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Weights-only export
+# --------------------------------------------------------------------------------------------
+
+# What a weights-only export keeps of a checkpoint (``optimizers`` becomes an empty dict).
+EXPORT_KEYS = (
+    "format",
+    "version",
+    "run",
+    "params",
+    "track_names",
+    "iteration",
+    "iterations_per_epoch",
+    "global_step",
+    "config_hash",
+)
+
+
+def export_weights(src: str | Path, dst: str | Path, discriminator: bool = True) -> int:
+    """Write ``src`` (a checkpoint or snapshot) to ``dst`` without optimizer state; return bytes.
+
+    The export holds the run config, the track names, the progress counters and the networks'
+    weights: G and R for sampling, and D (unless ``discriminator`` is false) so that stage two
+    can start from it (``train --pretrained``). It is a checkpoint in every other respect: the
+    ``sample`` stage and ``train --pretrained`` read it like the full one. The optimizer state
+    (Adam's two moments, twice the weights) is what makes a full checkpoint about three times
+    larger; a stage-one export with the proposed D is about 15 MB (``docs/gpu.md``).
+    """
+    ckpt = load_checkpoint(src)
+    out: dict[str, Any] = {k: ckpt[k] for k in EXPORT_KEYS if k in ckpt}
+    models = ckpt["models"]
+    out["models"] = {k: v for k, v in models.items() if discriminator or k != "discriminator"}
+    out["optimizers"] = {}
+    out["weights_only"] = True
+    save_checkpoint(dst, out)
+    return Path(dst).stat().st_size
+
+
+# --------------------------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------------------------
 
@@ -153,8 +191,10 @@ def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> Sample
     device = torch.device(device)
     ckpt = load_checkpoint(path, "cpu")
     nets = build_networks(ckpt["run"])
+    # Only the networks that make phrases: a weights-only export may leave D out (export_weights).
     for name, module in nets.modules().items():
-        load_weights(module, ckpt["models"].get(name), path, name)
+        if name != "discriminator":
+            load_weights(module, ckpt["models"].get(name), path, name)
     sampler = Sampler(nets, ckpt["run"], ckpt["track_names"]).to(device)
     sampler.eval()
     return sampler

@@ -52,6 +52,15 @@ log = logging.getLogger(__name__)
 MODEL_PHRASE = (4, 96, 84)  # bars, steps per bar, pitches of G's output
 
 
+class StopTraining(Exception):
+    """Raised by an ``after_iteration`` hook to end a run early but cleanly (a deadline).
+
+    ``run_training`` then writes every output for the iterations done so far (the log says how
+    far it got; ``timing.json`` has ``"stopped_early": true``) and keeps a resume snapshot, so the
+    same params continue the run later. Nothing raises it unless a caller's hook does.
+    """
+
+
 def pick_device(name: str) -> torch.device:
     """``optim.device``: auto = CUDA when present, else CPU."""
     if name == "auto":
@@ -257,7 +266,13 @@ def run_training(
         data.phrases[: run["batch_size"]].float() if nets.condition is not None else None,
     )
     t0 = time.perf_counter()
-    train_loop(nets, opts, data, cfg, state, monitor, snapshot, after_iteration)
+    stopped = False
+    try:
+        train_loop(nets, opts, data, cfg, state, monitor, snapshot, after_iteration)
+    except StopTraining:
+        stopped = True
+        snapshot(state)  # the resume point of a later run with the same params
+        log.info("stopped early at iteration %d of %d", state.iteration, run["n_iterations"])
     wall = time.perf_counter() - t0
     final = _checkpoint(nets, opts, run, resolved, tracks, state, data.iterations_per_epoch)
     summary = _write_outputs(Path(out_dir), final, state, sizes, data.iterations_per_epoch)
@@ -268,9 +283,12 @@ def run_training(
         "resumed_from": start,
         "iterations_per_s": round((state.iteration - start) / wall, 4) if wall > 0 else None,
     }
+    if stopped:
+        timing["stopped_early"] = True
     write_json(Path(out_dir) / "timing.json", timing)
     log.info("done: %s", timing)
-    snap_path.unlink(missing_ok=True)
+    if not stopped:
+        snap_path.unlink(missing_ok=True)
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from pipeline.config import Params
 from pipeline.stages import train
+from pipeline.training import runner
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.gan import LoopState
 from tests.training.conftest import make_phrase_file, tiny_params
@@ -101,3 +103,29 @@ def test_snapshot_of_another_config_is_ignored(tmp_path, params, straight) -> No
     timing = (tmp_path / "out" / "timing.json").read_text()
     assert '"resumed_from": 0' in timing  # started afresh
     assert len(list((tmp_path / "snap").glob("snapshot-*.pt"))) == 1  # the other one stays
+
+
+def test_stop_at_a_deadline_writes_outputs_and_resumes(tmp_path, params, straight) -> None:
+    """StopTraining (the deadline of benchmarks/gpu_check.py) ends a run cleanly: every output of
+    the iterations done, a log that says how far it got, and a snapshot a rerun continues from
+    to exactly the uninterrupted run."""
+    tensor, out = straight
+    p = _params(params)
+
+    def stop_after_three(state: LoopState) -> None:
+        if state.iteration == 3:
+            raise runner.StopTraining
+
+    summary = _run(p, tensor, tmp_path, after_iteration=stop_after_three)
+    assert summary["iterations"] == 3
+    assert len((tmp_path / "out" / "log.csv").read_text().splitlines()) == 1 + 3
+    assert load_checkpoint(tmp_path / "out" / "checkpoint.pt")["iteration"] == 3
+    timing = json.loads((tmp_path / "out" / "timing.json").read_text())
+    assert timing["stopped_early"] is True and timing["iterations_run"] == 3
+    assert len(list((tmp_path / "snap").glob("snapshot-*.pt"))) == 1  # kept for a later run
+    _run(p, tensor, tmp_path)
+    assert '"resumed_from": 3' in (tmp_path / "out" / "timing.json").read_text()
+    for name in ("checkpoint.pt", "log.csv", "monitor.csv", "summary.json", "meta.json"):
+        assert (out / name).read_bytes() == (tmp_path / "out" / name).read_bytes(), name
+    assert "stopped_early" not in (tmp_path / "out" / "timing.json").read_text()
+    assert not list((tmp_path / "snap").glob("snapshot-*.pt"))
