@@ -145,7 +145,7 @@ class _RowSpy(nn.Module):
 def test_the_loop_reads_the_losses_only_at_monitored_iterations(params: Params, tensor) -> None:
     """No host sync per iteration: between monitored iterations the logged losses stay tensors;
     the log the loop returns holds the same floats a per-iteration read would."""
-    p = tiny_params(params, monitor_every=100)  # monitored: iterations 0 and 3 (the last)
+    p = tiny_params(params, monitor_every=100, snapshot_every=100)  # monitored: 0 and 3 (last)
     state, seen = LoopState(), []
     _run_loop(p, tensor, 4, spy=lambda d: _RowSpy(d, state.rows, seen), state=state)
     assert [False, True] in seen  # iteration 2: row 0 was read at the monitor, row 1 not yet
