@@ -1,22 +1,28 @@
-"""Training speed of each stage on the available device, beside the FLOP floor.
+"""Training speed of each stage per speed setting on the available device, beside the FLOP floor.
 
-    python benchmarks/bench_training.py [--iterations 3] [--device auto] [--bf16] [--compile]
+    python benchmarks/bench_training.py [--iterations 1] [--device auto]
+        [--settings eager,compile_critic,compile,bf16] [--only proposed] [--batch-scale 1]
 
 For stage one (G proposed + D proposed, batch 32), two-stage SBN (batch 16) and end-to-end SBN
 (batch 16) it times regular iterations (5 critic steps + 1 generator step, as after the initial
-burst) on random sparse data with 8 tracks, and prints:
+burst) on random sparse data with 8 tracks, for each setting (docs/gpu.md):
 
-* iterations per second and seconds per critic step / generator step;
-* the FLOPs of one iteration (``torch.utils.flop_counter.FlopCounterMode``: convolutions and
-  matmuls, forward, backward and the gradient penalty's double backward) and the floor they
-  imply at an assumed peak FLOP/s (stated in the output);
-* for stage one, the projected wall time of the paper's 8,580 iterations (20 epochs at batch
-  32: 46,890 critic steps + 8,580 generator steps, spec 3.3).
+* ``eager``: today's default, fp32, nothing compiled (the per-track ``split`` is always on);
+* ``compile_critic``: the critic loss compiled (``gan.compiled_critic_loss``), G and R eager;
+* ``compile``: ``optim.compile``, G, R and the critic loss compiled;
+* ``bf16``: ``optim.bf16``, bf16 autocast of the forward passes, eager (on CUDA; on the CPU the
+  critic's double backward in bf16 is pathologically slow in torch 2.13, see docs/gpu.md).
 
-On a CPU the paper's batches take minutes per iteration, so by default the batches are scaled by
-``--batch-scale 0.125`` (4, 2, 2) and one iteration is timed; the figures at the paper's batch are
-then extrapolated linearly in the batch size (FLOPs are exactly linear in it; CPU time nearly).
-On CUDA the paper's batches are timed directly.
+It prints, per setting: the first iteration's time (compilation and kernel selection included)
+apart from the steady state; iterations per second and seconds per critic / generator step; the
+FLOPs of one iteration (``torch.utils.flop_counter.FlopCounterMode`` over one eager iteration at
+batch 2, scaled linearly to the batch: convolutions and matmuls, forward, backward and the
+gradient penalty's double backward) and the floor they imply at an assumed peak FLOP/s (stated);
+for stage one, the projected wall time of the paper's 8,580 iterations (spec 3.3).
+
+The paper's batches are timed directly on every device (about a minute per stage-one iteration on
+a two-core CPU; keep ``--iterations 1`` there). ``--batch-scale`` times smaller batches and
+extrapolates linearly (FLOPs are exactly linear in the batch; CPU time nearly).
 """
 
 from __future__ import annotations
@@ -40,25 +46,35 @@ from pipeline.training.experiments import build_networks, run_config  # noqa: E4
 from pipeline.training.gan import (  # noqa: E402
     LoopConfig,
     autocast,
+    compiled_critic_loss,
     critic_phase,
     generator_phase,
 )
-from pipeline.training.runner import _optimizers, pick_device  # noqa: E402
+from pipeline.training.runner import (  # noqa: E402
+    _optimizers,
+    compile_networks,
+    configure_device,
+    pick_device,
+)
 from pipeline.training.schedule import global_steps  # noqa: E402
 
 PAPER_ITERATIONS = 8580
 N_TRACKS = 8
 RUNS = (("pretrain", "proposed", 32), ("train", "twostage_sbn", 16), ("train", "end2end_sbn", 16))
+SETTINGS = ("eager", "compile_critic", "compile", "bf16")
+FLOP_BATCH = 2  # FLOPs are counted at this batch and scaled (every network is linear in it)
 
 
-def assumed_peak(device: torch.device, bf16: bool) -> tuple[float, str]:
+def assumed_peak(device: torch.device, bf16: bool, tf32: bool = False) -> tuple[float, str]:
     """Peak FLOP/s assumed for the floor, and how it was assumed."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        # Dense tensor-core peaks (SXM): bf16 989 / TF32 495 TFLOP/s on H100, the same on H200.
-        # PyTorch runs fp32 convolutions in TF32 by default (cudnn.allow_tf32).
+        # Dense peaks (SXM), the same on H100 and H200: bf16 989 / TF32 495 TFLOP/s on the tensor
+        # cores, 67 TFLOP/s IEEE fp32 (the runner's default, ``optim.tf32: false``).
         if "H100" in name or "H200" in name:
-            return (989e12, f"{name} bf16 dense") if bf16 else (495e12, f"{name} TF32 dense")
+            if bf16:
+                return 989e12, f"{name} bf16 dense"
+            return (495e12, f"{name} TF32 dense") if tf32 else (67e12, f"{name} IEEE fp32")
         return 100e12, f"{name} (unknown; 100 TFLOP/s assumed)"
     threads = torch.get_num_threads()
     # AVX2 FMA: 2 units x 8 fp32 lanes x 2 FLOP = 32 FLOP/cycle/core at an assumed 3 GHz.
@@ -93,6 +109,35 @@ def one_iteration(nets, opts, data, cfg, it: int) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
+def setup(params: Params, stage: str, name: str, batch: int, device, setting: str):
+    """Networks, optimizers, random sparse data and loop config of one run in one setting."""
+    source = run_config(params, "pretrain", "proposed", N_TRACKS, None)
+    run = run_config(params, stage, name, N_TRACKS, source)
+    run["batch_size"] = batch
+    torch.manual_seed(0)
+    nets = build_networks(run).to(device)
+    nets.set_modes()
+    bf16 = setting == "bf16"
+    critic_loss = None
+    if setting == "compile":
+        critic_loss = compile_networks(nets, bf16)
+    elif setting == "compile_critic":
+        critic_loss = compiled_critic_loss(nets.discriminator, bf16)
+    opts = _optimizers(nets, params, device)
+    phrases = torch.rand((2 * batch, 4, 96, 84, N_TRACKS), device=device) < 0.01
+    data = TrainingData(phrases, batch, 0)
+    cfg = LoopConfig(params.optim, 1, False, run["z_dim"], device, bf16, critic_loss=critic_loss)
+    return run, nets, opts, data, cfg
+
+
+def count_flops(params: Params, stage: str, name: str, batch: int, device) -> float:
+    """FLOPs of one eager iteration at ``batch``, counted at ``FLOP_BATCH`` and scaled."""
+    _, nets, opts, data, cfg = setup(params, stage, name, FLOP_BATCH, device, "eager")
+    with FlopCounterMode(display=False) as counter:
+        one_iteration(nets, opts, data, cfg, 0)
+    return counter.get_total_flops() * batch / FLOP_BATCH
+
+
 def bench(
     params: Params,
     stage: str,
@@ -101,45 +146,33 @@ def bench(
     scale: float,
     n_iter: int,
     device,
-    compile_: bool,
+    setting: str,
+    flops: float,
+    tf32: bool = False,
 ) -> None:
-    """Time ``n_iter`` iterations of one run after one warm-up; print the figures."""
+    """Time one first iteration and ``n_iter`` steady ones of one run; print the figures."""
     batch = max(1, round(paper_batch * scale))
     factor = paper_batch / batch  # linear extrapolation to the paper's batch
-    source = run_config(params, "pretrain", "proposed", N_TRACKS, None)
-    run = run_config(params, stage, name, N_TRACKS, source)
-    run["batch_size"] = batch
-    torch.manual_seed(0)
-    nets = build_networks(run).to(device)
-    nets.set_modes()
-    if compile_ and device.type == "cuda":
-        for module in (nets.generator, nets.refiner):
-            if module is not None:
-                module.compile()
-    opts = _optimizers(nets, params)
-    phrases = torch.rand((2 * batch, 4, 96, 84, N_TRACKS), device=device) < 0.01
-    data = TrainingData(phrases, batch, 0)
-    cfg = LoopConfig(params.optim, 1, False, run["z_dim"], device, params.optim.bf16)
-    one_iteration(nets, opts, data, cfg, 0)  # warm-up (kernel selection, compilation)
-    with FlopCounterMode(display=False) as counter:
-        one_iteration(nets, opts, data, cfg, 1)
-    flops = counter.get_total_flops()
-    times = [one_iteration(nets, opts, data, cfg, 2 + i) for i in range(n_iter)]
+    run, nets, opts, data, cfg = setup(params, stage, name, batch, device, setting)
+    first = sum(one_iteration(nets, opts, data, cfg, 0))  # compilation, kernel selection
+    times = [one_iteration(nets, opts, data, cfg, 1 + i) for i in range(n_iter)]
     t_c = sum(t[0] for t in times) / n_iter / cfg.optim.n_critic
     t_g = sum(t[1] for t in times) / n_iter
     t_it = cfg.optim.n_critic * t_c + t_g
-    peak, _ = assumed_peak(device, params.optim.bf16)
+    peak, _ = assumed_peak(device, setting == "bf16", tf32)
+    flops_b = flops / factor
     print(
-        f"{run['name']:<18} measured at batch {batch:>2}: {1 / t_it:8.4f} it/s ({t_it:.3f} s/it;"
-        f" critic step {t_c:.3f} s, generator step {t_g:.3f} s); {flops / 1e9:.1f} GFLOP/it,"
-        f" floor {flops / peak:.4f} s/it ({flops / peak / t_it:.1%} of peak)",
+        f"{run['name']:<18} {setting:<15} batch {batch:>2}: first iteration {first:8.2f} s;"
+        f" steady {1 / t_it:8.4f} it/s ({t_it:.3f} s/it; critic step {t_c:.3f} s, generator"
+        f" step {t_g:.3f} s); {flops_b / 1e12:.3f} TFLOP/it, floor {flops_b / peak:.4f} s/it"
+        f" ({flops_b / peak / t_it:.1%} of peak)",
         flush=True,
     )
     if factor != 1:
-        t_c, t_g, t_it, flops = t_c * factor, t_g * factor, t_it * factor, flops * factor
+        t_c, t_g, t_it = t_c * factor, t_g * factor, t_it * factor
         print(
-            f"{'':<18} extrapolated to batch {paper_batch}: {1 / t_it:8.4f} it/s "
-            f"({t_it:.3f} s/it); {flops / 1e9:.1f} GFLOP/it, floor {flops / peak:.4f} s/it",
+            f"{'':<34} extrapolated to batch {paper_batch}: {1 / t_it:8.4f} it/s "
+            f"({t_it:.3f} s/it); {flops / 1e12:.3f} TFLOP/it, floor {flops / peak:.4f} s/it",
             flush=True,
         )
     if stage == "pretrain":
@@ -148,7 +181,7 @@ def bench(
         projected = n_critic_total * t_c + PAPER_ITERATIONS * t_g
         floor = flops / peak / (cfg.optim.n_critic + 1) * steps
         print(
-            f"  paper stage one: {PAPER_ITERATIONS} iterations = {steps} steps "
+            f"{'':<34} paper stage one: {PAPER_ITERATIONS} iterations = {steps} steps "
             f"({n_critic_total} critic): projected {projected / 3600:.2f} h "
             f"(FLOP floor {floor / 3600:.3f} h)",
             flush=True,
@@ -167,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         "--iterations",
         type=count,
         default=None,
-        help="timed iterations per run (default: 20 on CUDA, 2 on CPU)",
+        help="timed iterations per run after the first (default: 10 on CUDA, 1 on CPU)",
     )
     parser.add_argument(
         "--device",
@@ -175,8 +208,11 @@ def main(argv: list[str] | None = None) -> None:
         choices=("auto", "cpu", "cuda"),
         help="auto = CUDA when present, else CPU (default: auto)",
     )
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile G and R (CUDA only)")
+    parser.add_argument(
+        "--settings",
+        default=None,
+        help=f"comma-separated, of {SETTINGS} (default: all; on the CPU all but bf16)",
+    )
     parser.add_argument(
         "--only",
         default=None,
@@ -186,27 +222,33 @@ def main(argv: list[str] | None = None) -> None:
         "--batch-scale",
         type=positive_float,
         default=None,
-        help="batch = paper batch x this (default 1 on CUDA, 0.125 on CPU)",
+        help="batch = paper batch x this (default 1: the paper's batches)",
     )
+    parser.add_argument("--tf32", action="store_true", help="CUDA: optim.tf32 (default IEEE fp32)")
     args = parser.parse_args(argv)
     params = args.params
-    params = dataclasses.replace(params, optim=dataclasses.replace(params.optim, bf16=args.bf16))
     device = pick_device(args.device)
-    n_iter = args.iterations or (20 if device.type == "cuda" else 2)
-    scale = args.batch_scale or (1.0 if device.type == "cuda" else 0.125)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    peak, how = assumed_peak(device, args.bf16)
+    default = SETTINGS if device.type == "cuda" else SETTINGS[:-1]
+    settings = args.settings.split(",") if args.settings else list(default)
+    if unknown := set(settings) - set(SETTINGS):
+        parser.error(f"unknown settings {sorted(unknown)}; known: {SETTINGS}")
+    configure_device(device, args.tf32)
+    n_iter = args.iterations or (10 if device.type == "cuda" else 1)
+    scale = args.batch_scale or 1.0
     print(
-        f"device {device} ({how}: {peak / 1e12:.2f} TFLOP/s assumed peak); torch "
-        f"{torch.__version__}; threads {torch.get_num_threads()}; cpus {os.cpu_count()}; "
-        f"bf16 {args.bf16}; compile {args.compile}; {n_iter} timed iteration(s) per run; "
-        f"batch scale {scale}",
+        f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()};"
+        f" cpus {os.cpu_count()}; tf32 {args.tf32 and device.type == 'cuda'};"
+        f" {n_iter} timed iteration(s) per run after the first; batch scale {scale}",
         flush=True,
     )
+    for bf16 in sorted({s == "bf16" for s in settings}):
+        peak, how = assumed_peak(device, bf16, args.tf32)
+        print(f"assumed peak ({'bf16' if bf16 else 'fp32'}): {peak / 1e12:.2f} TFLOP/s, {how}")
     for stage, name, batch in RUNS:
         if args.only is None or args.only in name:
-            bench(params, stage, name, batch, scale, n_iter, device, args.compile)
+            flops = count_flops(params, stage, name, batch, device)
+            for setting in settings:
+                bench(params, stage, name, batch, scale, n_iter, device, setting, flops, args.tf32)
 
 
 if __name__ == "__main__":

@@ -161,8 +161,10 @@ class Optim:
     burst_every: int
     slope_rate: float  # binary-neuron slope is multiplied by this after every epoch
     device: Literal["auto", "cpu", "cuda"]
-    bf16: bool
-    compile: bool
+    bf16: bool  # bf16 autocast of the forward passes (docs/gpu.md)
+    compile: bool  # torch.compile of G, R and the critic loss (docs/gpu.md)
+    tf32: bool  # CUDA: TF32 matmuls and convolutions; false = IEEE fp32 (docs/gpu.md)
+    noise_device: Literal["device", "cpu"]  # where the GP epsilon and SBN noise are drawn
     monitor_every: int  # iterations between metrics of the fixed monitoring batch
     snapshot_every: int  # iterations between rolling resume snapshots
     seed: int

@@ -18,6 +18,11 @@ The forward value is exactly the hard 0/1 value: ``hard + (s - s.detach())`` add
 that carries the surrogate ``s``'s gradient. ``slope`` is a registered buffer (float32 scalar,
 1.0 at the start), so it is saved in ``state_dict`` and checkpoints; training multiplies it by 1.1
 after every epoch with ``anneal_slope`` (spec 2.4, "Slope annealing").
+
+Noise. An SBN draws ``u`` from the global generator of the device it runs on (``rand_like``), so
+CPU and GPU runs draw different noise. ``noise_on_cpu = True`` (set by ``use_cpu_noise``, from
+``optim.noise_device: cpu``) draws ``u`` from the global CPU generator and moves it to the device:
+a GPU run then draws the same ``u`` as a CPU run. On the CPU both ways give the same bytes.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class BinaryNeuron(nn.Module):
             )
         self.kind = kind
         self.estimator = estimator
+        self.noise_on_cpu = False  # a run setting, not state: not in state_dict
         self.register_buffer("slope", torch.tensor(1.0))
 
     def probability(self, h: torch.Tensor) -> torch.Tensor:
@@ -57,9 +63,15 @@ class BinaryNeuron(nn.Module):
         if self.kind == "dbn":
             hard = torch.round(p)  # half to even: p = 0.5 -> 0, as TF's round
         else:
-            hard = (torch.rand_like(p) < p).to(p.dtype)  # = ceil(p - u), u ~ U[0, 1)
+            hard = (self.uniform(p) < p).to(p.dtype)  # = ceil(p - u), u ~ U[0, 1)
         surrogate = p if self.estimator == "sigmoid_adjusted" else h.float()
         return hard + (surrogate - surrogate.detach())  # value: hard; gradient: d surrogate
+
+    def uniform(self, p: torch.Tensor) -> torch.Tensor:
+        """``u ~ U[0, 1)`` shaped like ``p``, from the CPU generator when ``noise_on_cpu``."""
+        if self.noise_on_cpu:
+            return torch.rand(p.shape, dtype=p.dtype).to(p.device)
+        return torch.rand_like(p)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, estimator={self.estimator}, slope={self.slope.item():.4g}"
@@ -71,3 +83,10 @@ def anneal_slope(module: nn.Module, rate: float) -> None:
         for layer in module.modules():
             if isinstance(layer, BinaryNeuron):
                 layer.slope.mul_(rate)
+
+
+def use_cpu_noise(module: nn.Module, on: bool = True) -> None:
+    """Make every ``BinaryNeuron`` inside ``module`` draw its noise on the CPU (or not)."""
+    for layer in module.modules():
+        if isinstance(layer, BinaryNeuron):
+            layer.noise_on_cpu = on

@@ -14,6 +14,12 @@ whole phrase; the merge D_m concatenates [D_s, D_c, D_o] in that order, then con
 TF-order flatten and a dense layer to one score. No normalisation; LeakyReLU(0.2) after every conv;
 the output is linear.
 
+Per-track input. The tracks reach their private networks through one ``split`` (T views), not T
+slices ``x[:, i : i + 1]``: the backward of a slice builds a zero-padded gradient of the whole
+input per track and sums the T of them, the backward of ``split`` concatenates the T gradients
+once. The values are the same (tests/models/test_discriminator.py checks the weights after an
+Adam step bitwise against slicing); only the memory traffic of a critic step drops.
+
 Presets (spec 2.2): ``"proposed"`` (2,155,297 parameters), ``"ablated"`` (no D_o, no D_c;
 1,811,329), ``"baseline"`` (no private networks: the input reaching the shared network is every
 track twice, 16 channels [x0, x0, x1, x1, ...], a quirk of the original; 3,028,737) and
@@ -174,8 +180,9 @@ class Discriminator(nn.Module):
         if self.private is None:  # baseline: pass-through nets, each track twice
             h = cf.repeat_interleave(2, dim=1)  # (B, 2T, 4, 96, 84): [x0, x0, x1, x1, ...]
         else:
+            tracks = cf.split(1, dim=1)  # T views (B, 1, 4, 96, 84), one backward cat
             h = torch.cat(
-                [net(cf[:, i : i + 1]) for i, net in enumerate(self.private)], dim=1
+                [net(x_i) for x_i, net in zip(tracks, self.private, strict=True)], dim=1
             )  # (B, T * 64, 4, 16, 7), track-major channels
         streams = [self.shared(h)]  # (B, 256, 4, 1, 1)
         if self.chroma is not None:

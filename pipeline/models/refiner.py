@@ -10,7 +10,9 @@ pre-activation residual units, ``BN -> ReLU -> conv 64 (1,3,12) -> BN -> ReLU ->
 each added to its own input (unit 1 adds onto G's sigmoid output), then a binary neuron on the sum,
 with no norm. The convolutions pad as TF 'SAME': time 1 before / 1 after, pitch 5 before / 6 after
 (kernel 12 is even). One binary neuron (one slope) serves all tracks, as the original's single
-slope variable. 9,606 parameters per track, 76,848 in all.
+slope variable. 9,606 parameters per track, 76,848 in all. The tracks reach their networks
+through one ``split``, whose backward is one concatenation, rather than slices whose backward pads
+each track's gradient with zeros to the whole input (same values; see discriminator.py).
 
 Because the residual branches start near zero and G's output is positive, a fresh DBN refiner
 outputs almost all ones (spec 2.3, "Consequence").
@@ -91,9 +93,9 @@ class Refiner(nn.Module):
 
     def preactivation(self, x: torch.Tensor) -> torch.Tensor:
         """h2, the input of the binary neuron: (B, 4, 96, 84, T) -> (B, T, 4, 96, 84)."""
-        x = to_channels_first(x)  # (B, T, 4, 96, 84)
+        tracks = to_channels_first(x).split(1, dim=1)  # T views (B, 1, 4, 96, 84)
         return torch.cat(
-            [net(x[:, i : i + 1]) for i, net in enumerate(self.private)], dim=1
+            [net(x_i) for x_i, net in zip(tracks, self.private, strict=True)], dim=1
         )  # (B, T, 4, 96, 84)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,9 @@ Every random quantity that defines *which* data an iteration sees is a pure func
 So a resumed run needs no data-RNG state, and CPU and GPU runs see the same data and the same z.
 Only the noise drawn inside an update (the gradient-penalty epsilon, SBN noise) uses the global
 torch RNG, whose state goes into snapshots.
+
+No step waits for the device: ``batch`` gathers on the device by a device index (the epoch's
+permutation is copied once per epoch), and ``latent`` queues its copy from pinned memory.
 """
 
 from __future__ import annotations
@@ -60,8 +63,10 @@ def load_tensor(path: str | Path, device: torch.device) -> torch.Tensor:
 
 def latent(seed: int, purpose: str, counter: int, n: int, z_dim: int, device: torch.device):
     """Standard-normal latent vectors ``(n, z_dim)`` for one counter of one stream."""
-    gen = seeded_generator(seed, purpose, counter)
-    return torch.randn((n, z_dim), generator=gen).to(device)
+    z = torch.randn((n, z_dim), generator=seeded_generator(seed, purpose, counter))
+    if device.type == "cuda":  # pinned host memory: the copy is queued, the host does not wait
+        return z.pin_memory().to(device, non_blocking=True)
+    return z.to(device)
 
 
 class TrainingData:

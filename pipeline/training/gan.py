@@ -22,6 +22,19 @@ The losses (spec 3.1): ``D loss = mean D(fake) - mean D(real) + lambda * GP``, `
 D(fake)``, where ``GP = mean_i (||grad_x D(x_i)|| - 1)^2`` at ``x_i = eps_i real_i + (1 - eps_i)
 fake_i``, ``eps_i ~ U[0, 1)``, and the norm is ``sqrt(1e-8 + sum of squares over all non-batch
 axes)``. ``global_step`` counts critic and generator updates, as the original's does.
+
+Speed options (docs/gpu.md), none changing what is computed on the CPU beyond float rounding:
+
+* ``LoopConfig.critic_loss`` (``optim.compile``): the whole critic loss as one function whose
+  penalty takes D's input gradient with ``torch.func.grad``, so ``torch.compile`` can compile it
+  (it refuses ``autograd.grad(create_graph=True)`` through a compiled module); one ``.backward()``
+  then differentiates loss and penalty together. Equal to the eager loss within float rounding.
+* ``LoopConfig.noise_on_cpu`` (``optim.noise_device: cpu``): the GP's epsilon (and, through the
+  refiner's neurons, the SBN noise) is drawn from the CPU generator and moved to the device, so a
+  GPU run draws the same noise as a CPU run. On the CPU it is the same draw either way.
+* No host synchronisation per iteration: the logged losses stay on the device until a monitored
+  iteration, a snapshot or the end of the run reads them (``settle``), and the slope is read only
+  when it changes (at the start and after each anneal).
 """
 
 from __future__ import annotations
@@ -67,7 +80,9 @@ class LoopConfig:
     initial_burst: bool  # stage one and end-to-end: 100 critic steps in the first iterations
     z_dim: int
     device: torch.device
-    bf16: bool = False  # bf16 autocast of the forward passes (CUDA only)
+    bf16: bool = False  # bf16 autocast of the forward passes (CUDA or CPU)
+    noise_on_cpu: bool = False  # optim.noise_device == "cpu": draw the GP epsilon on the CPU
+    critic_loss: CriticLoss | None = None  # None: the eager loss (``eager_critic_loss``)
 
 
 @dataclass
@@ -80,9 +95,9 @@ class LoopState:
 
 
 def autocast(cfg: LoopConfig) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when ``optim.bf16``; a no-op otherwise."""
-    if cfg.bf16 and cfg.device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    """bf16 autocast on the run's device (CUDA or CPU) when ``optim.bf16``; a no-op otherwise."""
+    if cfg.bf16:
+        return torch.autocast(device_type=cfg.device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -107,6 +122,76 @@ def gradient_penalty(scores: Tensor, inputs: Tensor) -> Tensor:
     return (norm - 1.0).pow(2).mean()
 
 
+# (real, fake, eps, lam) -> (D loss, GP, Wasserstein estimate), differentiable in D's weights
+CriticLoss = Callable[[Tensor, Tensor, Tensor, float], tuple[Tensor, Tensor, Tensor]]
+
+
+def draw_eps(b: int, device: torch.device, on_cpu: bool = False) -> Tensor:
+    """The GP's per-sample ``eps ~ U[0, 1)``, (B, 1, 1, 1, 1), from the device's or the CPU's
+    generator (the same bytes on a CPU run)."""
+    if on_cpu:
+        return torch.rand((b, 1, 1, 1, 1)).to(device)
+    return torch.rand((b, 1, 1, 1, 1), device=device)
+
+
+def eager_critic_loss(
+    critic: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    eps: Tensor,
+    lam: float,
+    amp: contextlib.AbstractContextManager | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The critic loss with the penalty's input gradient from ``autograd.grad`` (faithful path).
+
+    D has no normalisation layer, so scoring real, fake and interpolated samples in one
+    concatenated batch gives each sample the same score as three separate calls.
+    """
+    b = real.shape[0]
+    x_int = interpolate(real, fake, eps).requires_grad_(True)
+    with amp or contextlib.nullcontext():
+        scores = critic(torch.cat([real, fake, x_int])).float()  # (3B,)
+    d_real, d_fake, d_int = scores.split(b)
+    gp = gradient_penalty(d_int, x_int)
+    wasserstein = d_real.mean() - d_fake.mean()
+    return -wasserstein + lam * gp, gp, wasserstein
+
+
+def functional_critic_loss(
+    critic: nn.Module, real: Tensor, fake: Tensor, eps: Tensor, lam: float, bf16: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The same loss with the input gradient from ``torch.func.grad``, which compiles.
+
+    One D forward of the concatenated (3B,) batch as in ``eager_critic_loss``; ``func.grad``
+    differentiates the interpolated samples' score sum with respect to their input, and the
+    scores come back as its auxiliary output, still differentiable in D's weights.
+    """
+    b = real.shape[0]
+
+    def scored(x: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(real.device.type, torch.bfloat16, enabled=bf16):
+            scores = critic(torch.cat([real, fake, x])).float()  # (3B,)
+        return scores[2 * b :].sum(), scores
+
+    grad, scores = torch.func.grad(scored, has_aux=True)(interpolate(real, fake, eps))
+    norm = torch.sqrt(1e-8 + grad.float().pow(2).flatten(1).sum(dim=1))  # (B,)
+    gp = (norm - 1.0).pow(2).mean()
+    wasserstein = scores[:b].mean() - scores[b : 2 * b].mean()
+    return -wasserstein + lam * gp, gp, wasserstein
+
+
+def compiled_critic_loss(
+    critic: nn.Module, bf16: bool = False, backend: str = "inductor"
+) -> CriticLoss:
+    """``functional_critic_loss`` of ``critic`` compiled by ``torch.compile`` (inductor; tests
+    also use ``"aot_eager"``, which traces the same graphs without generating code)."""
+
+    def loss(real: Tensor, fake: Tensor, eps: Tensor, lam: float):
+        return functional_critic_loss(critic, real, fake, eps, lam, bf16)
+
+    return torch.compile(loss, backend=backend, dynamic=False)
+
+
 def critic_update(
     critic: nn.Module,
     opt: torch.optim.Optimizer,
@@ -114,22 +199,20 @@ def critic_update(
     fake: Tensor,
     lam: float,
     amp: contextlib.AbstractContextManager | None = None,
+    loss_fn: CriticLoss | None = None,
+    noise_on_cpu: bool = False,
 ) -> dict[str, Tensor]:
     """One Adam step of D on ``real`` and ``fake`` (both (B, 4, 96, 84, T), no grad to G).
 
-    D has no normalisation layer, so scoring real, fake and interpolated samples in one
-    concatenated batch gives each sample the same score as three separate calls.
+    ``loss_fn`` (e.g. ``compiled_critic_loss``) replaces ``eager_critic_loss``; ``amp`` applies to
+    the eager loss only (a compiled loss was built with its own autocast setting).
     """
-    b = real.shape[0]
-    eps = torch.rand((b, 1, 1, 1, 1), device=real.device)  # redrawn at every update
-    x_int = interpolate(real, fake, eps).requires_grad_(True)
+    eps = draw_eps(real.shape[0], real.device, noise_on_cpu)  # redrawn at every update
     opt.zero_grad(set_to_none=True)
-    with amp or contextlib.nullcontext():
-        scores = critic(torch.cat([real, fake, x_int])).float()  # (3B,)
-    d_real, d_fake, d_int = scores.split(b)
-    gp = gradient_penalty(d_int, x_int)
-    wasserstein = d_real.mean() - d_fake.mean()
-    loss = -wasserstein + lam * gp
+    if loss_fn is None:
+        loss, gp, wasserstein = eager_critic_loss(critic, real, fake, eps, lam, amp)
+    else:
+        loss, gp, wasserstein = loss_fn(real, fake, eps, lam)
     loss.backward()
     opt.step()
     return {"d_loss": loss.detach(), "gp": gp.detach(), "wasserstein": wasserstein.detach()}
@@ -179,7 +262,14 @@ def critic_phase(
         with torch.no_grad():
             step_fake = draw()
         losses = critic_update(
-            nets.discriminator, opt, real, step_fake, cfg.optim.gp_lambda, autocast(cfg)
+            nets.discriminator,
+            opt,
+            real,
+            step_fake,
+            cfg.optim.gp_lambda,
+            autocast(cfg),
+            cfg.critic_loss,
+            cfg.noise_on_cpu,
         )
     return losses
 
@@ -231,6 +321,23 @@ def anneal(nets: Networks, rate: float) -> None:
         anneal_slope(nets.refiner, rate)
 
 
+def settle(rows: list[dict[str, Any]]) -> None:
+    """Replace, in place, the device tensors the loop logged in ``rows`` by Python floats.
+
+    The loop logs each iteration's losses as 0-dim device tensors and settles them only where the
+    values are read (a monitored iteration, a snapshot, the end), so that a CUDA run does not wait
+    for the device at every iteration. The floats are the same as reading them at once.
+    """
+    for row in reversed(rows):
+        settled = True
+        for key, value in row.items():
+            if isinstance(value, Tensor):
+                row[key] = float(value)
+                settled = False
+        if settled:  # rows before the last settled one are settled too
+            return
+
+
 def train_loop(
     nets: Networks,
     opts: dict[str, torch.optim.Optimizer],
@@ -248,6 +355,7 @@ def train_loop(
     ``optim.snapshot_every`` iterations.
     """
     optim, ipe = cfg.optim, data.iterations_per_epoch
+    slope = current_slope(nets)  # the slope this iteration trains with: rate ** epoch
     bar = tqdm(
         range(state.iteration, cfg.n_iterations),
         total=cfg.n_iterations,
@@ -259,7 +367,6 @@ def train_loop(
         real = data.batch(it)  # (B, 4, 96, 84, T) float {0, 1}, same for every update below
         z = latent(optim.seed, "z", it, real.shape[0], cfg.z_dim, cfg.device)  # (B, z_dim)
         n_critic = critic_steps_from(optim, it, cfg.initial_burst)
-        slope = current_slope(nets)  # the slope this iteration trains with: rate ** epoch
         with torch.no_grad(), autocast(cfg):
             x_hat = nets.generate(z, real).float()  # once per iteration (module docstring)
         d_losses = critic_phase(nets, opts["discriminator"], real, x_hat, n_critic, cfg)
@@ -272,22 +379,28 @@ def train_loop(
             "step": state.global_step,
             "n_critic": n_critic,
             "slope": slope,
-            **{k: float(v) for k, v in {**d_losses, **g_losses}.items()},
+            **d_losses,  # 0-dim device tensors until ``settle``
+            **g_losses,
         }
+        state.rows.append(row)
         if it % optim.monitor_every == 0 or state.iteration == cfg.n_iterations:
+            settle(state.rows)
             row.update(monitor(it))
             log.info("iteration %d step %d: %s", it, state.global_step, _fmt(row))
-        state.rows.append(row)
+            bar.set_postfix(d=f"{row['d_loss']:.3g}", g=f"{row['g_loss']:.3g}")
         # End of an epoch: epoch k trains with rate ** k. Not after the last iteration: the
         # original saved its end-of-epoch checkpoint before annealing and evaluated the last one,
         # so the final checkpoint keeps the slope its last iteration trained with (spec 7.14).
         if state.iteration % ipe == 0 and state.iteration < cfg.n_iterations:
             anneal(nets, optim.slope_rate)
-        bar.set_postfix(d=f"{row['d_loss']:.3g}", g=f"{row['g_loss']:.3g}")
+            slope = current_slope(nets)  # one read per epoch
         if state.iteration % optim.snapshot_every == 0 and state.iteration < cfg.n_iterations:
+            settle(state.rows)
             snapshot(state)
         if after_iteration is not None:
+            settle(state.rows)
             after_iteration(state)
+    settle(state.rows)
     return state
 
 

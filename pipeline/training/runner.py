@@ -27,6 +27,7 @@ from pipeline.config import Params, as_dict
 from pipeline.data.phrase_check import PhraseFileError, PhraseFileInfo, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
+from pipeline.models.binary import use_cpu_noise
 from pipeline.training import checkpoint as ck
 from pipeline.training.checkpoint_check import (
     CheckpointError,
@@ -44,7 +45,14 @@ from pipeline.training.experiments import (
     load_stage_one,
     run_config,
 )
-from pipeline.training.gan import LOSS_COLUMNS, LoopConfig, LoopState, train_loop
+from pipeline.training.gan import (
+    LOSS_COLUMNS,
+    CriticLoss,
+    LoopConfig,
+    LoopState,
+    compiled_critic_loss,
+    train_loop,
+)
 from pipeline.training.monitor import Monitor, last_metrics, write_log_csv
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,23 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("optim.device is cuda but no CUDA device is available")
     return torch.device(name)
+
+
+def configure_device(device: torch.device, tf32: bool) -> None:
+    """The process-wide settings of a CUDA run, set once where the device is chosen.
+
+    ``cudnn.benchmark`` (the fastest convolution algorithm per shape; the shapes are fixed) and
+    one TF32 policy through the fp32-precision API only (torch 2.13 refuses a mix with the old
+    ``allow_tf32`` flags): ``"tf32"`` for matmuls and cuDNN convolutions with ``optim.tf32``,
+    else ``"ieee"``, true fp32 as on the CPU (PyTorch's own default runs convolutions in TF32).
+    Nothing changes on the CPU.
+    """
+    if device.type != "cuda":
+        return
+    precision = "tf32" if tf32 else "ieee"
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.fp32_precision = precision
+    torch.backends.cudnn.conv.fp32_precision = precision  # type: ignore[attr-defined]
 
 
 def _resolved(params: Params, run: dict[str, Any], device: torch.device, digests: dict) -> dict:
@@ -95,13 +120,20 @@ def check_model_shape(tensor: Path, info: PhraseFileInfo) -> None:
         )
 
 
-def _optimizers(nets: Networks, params: Params) -> dict[str, torch.optim.Optimizer]:
-    """Fresh Adam optimizers (spec 3.1): one for the generator side, one for D."""
+def _optimizers(
+    nets: Networks, params: Params, device: torch.device | None = None
+) -> dict[str, torch.optim.Optimizer]:
+    """Fresh Adam optimizers (spec 3.1): one for the generator side, one for D.
+
+    On CUDA the fused implementation (one kernel per step instead of a few per parameter list);
+    it equals the default implementation up to float rounding (tests/training/test_speed.py).
+    """
     o = params.optim
+    fused = True if device is not None and device.type == "cuda" else None
 
     def adam(modules: list) -> torch.optim.Optimizer:
         ps = [p for m in modules for p in m.parameters()]
-        return torch.optim.Adam(ps, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+        return torch.optim.Adam(ps, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, fused=fused)
 
     return {"generator": adam(nets.g_side()), "discriminator": adam([nets.discriminator])}
 
@@ -119,8 +151,9 @@ def _prepare(
     ``condition_track`` makes the run track-conditional (``pipeline.training.conditional``).
     """
     device = pick_device(params.optim.device)
-    if device.type != "cuda" and (params.optim.bf16 or params.optim.compile):
-        log.warning("optim.bf16 / optim.compile apply on CUDA only; ignored on %s", device.type)
+    configure_device(device, params.optim.tf32)
+    if device.type != "cuda" and params.optim.tf32:
+        log.warning("optim.tf32 applies on CUDA only; ignored on %s", device.type)
     info = validate_phrase_file(tensor)
     check_model_shape(tensor, info)
     tracks = info.track_names
@@ -144,20 +177,29 @@ def _prepare(
     if source is not None:
         load_stage_one(nets, source)
     nets.to(device).set_modes()
-    if params.optim.compile and device.type == "cuda":
-        # D is not compiled: the gradient penalty needs double backward, which compiled graphs
-        # do not support.
-        for module in (nets.generator, nets.refiner):
-            if module is not None:
-                module.compile()
+    if params.optim.noise_device == "cpu" and nets.refiner is not None:
+        use_cpu_noise(nets.refiner)
     return (
         device,
         tracks,
         run,
         nets,
-        _optimizers(nets, params),
+        _optimizers(nets, params, device),
         _resolved(params, run, device, digests),
     )
+
+
+def compile_networks(nets: Networks, bf16: bool) -> CriticLoss:
+    """``optim.compile``: compile G and R in place, and return the compiled critic loss.
+
+    D itself stays eager for the generator step; its critic loss, gradient penalty included, is
+    one compiled function (``gan.compiled_critic_loss``). Compiling changes the results by float
+    rounding only; on the CPU, inductor needs a C compiler (docs/gpu.md).
+    """
+    for module in (nets.generator, nets.refiner):
+        if module is not None:
+            module.compile()
+    return compiled_critic_loss(nets.discriminator, bf16)
 
 
 def _checkpoint(nets, opts, run, resolved, tracks, state, ipe) -> dict[str, Any]:
@@ -251,6 +293,8 @@ def run_training(
         run["z_dim"],
         device,
         params.optim.bf16,
+        noise_on_cpu=params.optim.noise_device == "cpu",
+        critic_loss=compile_networks(nets, params.optim.bf16) if params.optim.compile else None,
     )
     attrs = read_attrs(tensor)
     monitor = Monitor(

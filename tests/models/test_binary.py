@@ -102,3 +102,33 @@ def test_rejects_unknown_kind_and_estimator() -> None:
         BinaryNeuron("ternary")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="estimator"):
         BinaryNeuron("dbn", "reinforce")  # type: ignore[arg-type]
+
+
+def test_cpu_noise_is_the_same_draw_as_device_noise_on_the_cpu() -> None:
+    """``noise_on_cpu`` draws from the CPU generator; on a CPU run that is the same draw."""
+    from pipeline.models.binary import use_cpu_noise
+
+    model = nn.Sequential(BinaryNeuron("sbn"))
+    h = torch.randn(4, 96, 84)
+    torch.manual_seed(3)
+    device_noise = model(h)
+    use_cpu_noise(model)
+    assert model[0].noise_on_cpu and "noise_on_cpu" not in str(model[0].state_dict())
+    torch.manual_seed(3)
+    cpu_noise = model(h)
+    assert torch.equal(device_noise, cpu_noise)
+    assert 0 < float(cpu_noise.mean()) < 1  # stochastic, not constant
+    torch.manual_seed(4)
+    assert not torch.equal(model(h), cpu_noise)  # the seed, not a constant, sets the draw
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_noise_on_cuda_equals_the_cpu_run() -> None:
+    neuron = BinaryNeuron("sbn")
+    h = torch.randn(4, 96, 84)
+    torch.manual_seed(3)
+    on_cpu = neuron(h)
+    neuron.noise_on_cpu = True
+    torch.manual_seed(3)
+    assert torch.equal(neuron.cuda()(h.cuda()).cpu(), on_cpu)

@@ -3,6 +3,8 @@ features, the baseline's duplicated input, the merge order and separate private 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ from pipeline.models import (
     onset_offset,
     onset_offset_feature,
 )
-from pipeline.models.layers import FlattenBars
+from pipeline.models.layers import FlattenBars, to_channels_first
 
 PRIVATE = {  # spec 2.2, D_p^i of "proposed": (bar, time, pitch, channels)
     "pitch_time.0.0": (4, 96, 7, 32),
@@ -188,3 +190,45 @@ def test_private_networks_have_separate_weights() -> None:
     nonzero = [bool(g is not None and g.abs().sum() > 0) for g in first]
     assert nonzero == [t == 5 for t in range(8)]
     assert not torch.equal(d.private[0].merged[0].weight, d.private[1].merged[0].weight)
+
+
+def _sliced_forward(d, x: torch.Tensor) -> torch.Tensor:
+    """The forward before the ``split`` rewrite: one slice ``x[:, i : i + 1]`` per track."""
+    cf = to_channels_first(x)
+    h = torch.cat([net(cf[:, i : i + 1]) for i, net in enumerate(d.private)], dim=1)
+    streams = [d.shared(h)]
+    streams.append(d.chroma(to_channels_first(beat_chroma_feature(x))))
+    streams.append(d.onset(to_channels_first(onset_offset_feature(x))))
+    return d.merged(torch.cat(streams, dim=1)).squeeze(1)
+
+
+class _Sliced(torch.nn.Module):
+    def __init__(self, d) -> None:
+        super().__init__()
+        self.d = d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _sliced_forward(self.d, x)
+
+
+def test_split_per_track_input_is_bitwise_the_sliced_one_after_an_adam_step() -> None:
+    """A critic step (GP double backward included) through ``split`` and through slices gives
+    the same weights bit for bit after an Adam step (issue 19)."""
+    from pipeline.training.gan import critic_update
+
+    torch.manual_seed(11)
+    new = build_discriminator("proposed_small", n_tracks=3)
+    old = copy.deepcopy(new)
+    before = copy.deepcopy(new.state_dict())
+    real = (torch.rand(2, 4, 96, 84, 3) < 0.05).float()
+    fake = torch.rand(2, 4, 96, 84, 3)
+    losses = []
+    for net, model in ((new, new), (old, _Sliced(old))):
+        opt = torch.optim.Adam(net.parameters(), lr=0.002, betas=(0.5, 0.9))
+        torch.manual_seed(12)  # the same GP epsilon for both
+        losses.append(critic_update(model, opt, real, fake, lam=10.0))
+    assert all(torch.equal(losses[0][k], losses[1][k]) for k in losses[0])
+    for (name, a), b in zip(new.named_parameters(), old.parameters(), strict=True):
+        assert torch.equal(a, b), name
+        if name.startswith("private."):  # the step moved them (the last bias gets grad 0)
+            assert not torch.equal(a, before[name]), name

@@ -3,6 +3,8 @@ the all-ones start of a fresh DBN refiner, slope state."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ from pipeline.models import (
     count_parameters,
     layer_table,
 )
+from pipeline.models.layers import to_channels_first, to_channels_last
 from pipeline.models.refiner import Refiner, same_conv
 
 
@@ -112,3 +115,30 @@ def test_end2end_generator_is_g_small_then_refiner() -> None:
     anneal_slope(e, 1.1)
     assert e.refiner.neuron.slope.item() == pytest.approx(1.1)
     assert "refiner.neuron.slope" in e.state_dict()
+
+
+def test_split_per_track_input_is_bitwise_the_sliced_one() -> None:
+    """R's ``split`` of the tracks gives the same output, input gradient and weights after an
+    Adam step, bit for bit, as the slices ``x[:, i : i + 1]`` it replaced (issue 19)."""
+    torch.manual_seed(13)
+    new = build_refiner("dbn", "sigmoid_adjusted", n_tracks=3)
+    old = copy.deepcopy(new)
+    x = torch.rand(2, 1, 24, 84, 3)  # a short phrase keeps the test fast
+    w = torch.randn(2, 1, 24, 84, 3)  # a loss that weighs every output differently
+    results = []
+    for net, sliced in ((new, False), (old, True)):
+        xi = x.clone().requires_grad_(True)
+        if sliced:
+            cf = to_channels_first(xi)
+            h = torch.cat([p(cf[:, i : i + 1]) for i, p in enumerate(net.private)], dim=1)
+        else:
+            h = net.preactivation(xi)
+        out = to_channels_last(net.neuron(h))
+        opt = torch.optim.Adam(net.parameters(), lr=0.002, betas=(0.5, 0.9))
+        (out * w).sum().backward()
+        opt.step()
+        results.append((out.detach(), xi.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    for (name, a), b in zip(new.named_parameters(), old.parameters(), strict=True):
+        assert torch.equal(a, b), name
