@@ -224,7 +224,7 @@ def phase_train(check: Check) -> dict[str, Any]:
     if stop_at - time.time() < 5:
         return {"status": "skipped", "note": "no time left in the budget"}
     plan, notes = train_plan(check)
-    params = check.params_file("train")
+    params = check.params_file("train", S.TRAIN_OVERRIDES)
     root = check.work / "runs"
     procs = {}
     for stage, name, pretrained in plan:
@@ -236,7 +236,6 @@ def phase_train(check: Check) -> dict[str, Any]:
             root,
             pretrained=pretrained,
             deadline=stop_at,
-            tf32=S.TRAIN_TF32,
         )
         procs[f"{stage}_{name}"] = start_worker(check, "train", f"train_{stage}_{name}", spec)
     codes = wait_all(procs, until)

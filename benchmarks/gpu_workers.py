@@ -33,14 +33,6 @@ from pipeline.training.gan import LoopState
 log = logging.getLogger("gpu_workers")
 
 
-def set_tf32(on: bool | None) -> None:
-    """TF32 matmuls and convolutions on or off (None: leave torch's defaults)."""
-    if on is None:
-        return
-    torch.backends.cuda.matmul.allow_tf32 = on
-    torch.backends.cudnn.allow_tf32 = on
-
-
 def train_one(spec: dict[str, Any], hook: Callable[[LoopState], None]) -> dict[str, Any]:
     """One stage-one or stage-two run through the stage's own ``run``."""
     params = load_params(spec["params"])
@@ -63,7 +55,6 @@ def deadline_hook(deadline: float) -> Callable[[LoopState], None]:
 
 def work_train(spec: dict[str, Any]) -> None:
     """A training until its deadline (``gpu_check`` phase ``train``)."""
-    set_tf32(spec.get("tf32"))
     summary = train_one(spec, deadline_hook(spec["deadline"]))
     write_json(Path(spec["out_dir"]) / "worker.json", {"status": "ok", "summary": summary})
 
@@ -101,7 +92,6 @@ def work_speed(spec: dict[str, Any]) -> None:
     out = Path(spec["out"])
     for setting in spec["settings"]:
         name = setting["name"]
-        set_tf32(setting["tf32"])
         for run in setting["runs"]:
             key = f"{name}/{run['stage']}/{run['name']}"
             try:
@@ -145,7 +135,6 @@ def use_fp64() -> None:
 
 def work_equality(spec: dict[str, Any]) -> None:
     """The first updates on each device of the spec, or in fp64 on the CPU (phase ``equality``)."""
-    set_tf32(False)
     if spec.get("fp64"):
         use_fp64()
     for run in spec["runs"]:

@@ -89,8 +89,12 @@ def configure_device(device: torch.device, tf32: bool) -> None:
     """
     if device.type != "cuda":
         return
-    precision = "tf32" if tf32 else "ieee"
     torch.backends.cudnn.benchmark = True
+    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch before the new API
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        return
+    precision = "tf32" if tf32 else "ieee"
     torch.backends.cuda.matmul.fp32_precision = precision
     torch.backends.cudnn.conv.fp32_precision = precision  # type: ignore[attr-defined]
 
