@@ -57,7 +57,10 @@ TINY = {  # --tiny: every length and batch cut to the least that runs every code
     "sample": {"n_phrases_pretrain": 8, "n_phrases_binary": 8, "batch_size": 8},
     "metrics": {"chunk_size": 8},
 }
-ALWAYS = {"sample": {"n_midi": 0, "n_audio": 0}}  # no previews there: drawn later on the CPU
+ALWAYS = {  # no previews there (drawn later on the CPU); the paper's two metric modes only
+    "sample": {"n_midi": 0, "n_audio": 0},
+    "metrics": {"modes": ["paper", "musical"]},
+}
 OPTIONAL = {"optim": {"noise_device": "cpu"}}  # keys set only where the params accept them
 # The trainings use TF32 (the faithful default, optim.tf32: false, is IEEE fp32 everywhere).
 TRAIN_OVERRIDES = {"optim": {"tf32": True}}
