@@ -77,6 +77,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+def add_training_outputs(parser: argparse.ArgumentParser) -> None:
+    """The options ``pretrain`` and ``train`` share: where a run writes; the conditional switch."""
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where the checkpoint and logs go; required"
+    )
+    parser.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        required=True,
+        help="the rolling resume snapshot's folder (a killed run resumes from it); required",
+    )
+    parser.add_argument(
+        "--conditional",
+        action="store_true",
+        help="a track-conditional run on conditional.track (issue 21, docs/accompany.md)",
+    )
+
+
 def setup_logging(log_path: str | None) -> None:
     """Log INFO and above to stderr and, when given, to ``log_path`` (created, overwritten)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

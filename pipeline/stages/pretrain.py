@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.config import DISCRIMINATORS, Params
 from pipeline.data.labels import DataError
 from pipeline.stages.cli import (
+    add_training_outputs,
     check_outputs,
     exit_on,
     load_or_exit,
@@ -53,20 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tensor", type=Path, required=True, help="the training phrase file (HDF5); required"
     )
-    parser.add_argument(
-        "--out-dir", type=Path, required=True, help="where the checkpoint and logs go; required"
-    )
-    parser.add_argument(
-        "--snapshot-dir",
-        type=Path,
-        required=True,
-        help="the rolling resume snapshot's folder (a killed run resumes from it); required",
-    )
-    parser.add_argument(
-        "--conditional",
-        action="store_true",
-        help="a track-conditional run on conditional.track (issue 21, docs/accompany.md)",
-    )
+    add_training_outputs(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)

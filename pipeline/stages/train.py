@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.config import EXPERIMENTS, Params
 from pipeline.data.labels import DataError
 from pipeline.stages.cli import (
+    add_training_outputs,
     check_outputs,
     exit_on,
     load_or_exit,
@@ -66,20 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="the stage-one checkpoint: required by twostage_* and joint_*, refused by end2end_*",
     )
-    parser.add_argument(
-        "--out-dir", type=Path, required=True, help="where the checkpoint and logs go; required"
-    )
-    parser.add_argument(
-        "--snapshot-dir",
-        type=Path,
-        required=True,
-        help="the rolling resume snapshot's folder (a killed run resumes from it); required",
-    )
-    parser.add_argument(
-        "--conditional",
-        action="store_true",
-        help="a track-conditional run on conditional.track (issue 21, docs/accompany.md)",
-    )
+    add_training_outputs(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log)
     try:
