@@ -10,6 +10,7 @@ burst) on random sparse data with 8 tracks, for each setting (docs/gpu.md):
 * ``eager``: today's default, fp32, nothing compiled (the per-track ``split`` is always on);
 * ``compile_critic``: the critic loss compiled (``gan.compiled_critic_loss``), G and R eager;
 * ``compile``: ``optim.compile``, G, R and the critic loss compiled;
+* ``grouped``: ``optim.grouped``, D's and R's private networks as grouped convolutions, eager;
 * ``bf16``: ``optim.bf16``, bf16 autocast of the forward passes, eager (on CUDA; on the CPU the
   critic's double backward in bf16 is pathologically slow in torch 2.13, see docs/gpu.md).
 
@@ -40,6 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import Optim, Params  # noqa: E402
+from pipeline.models.grouped import use_grouped_tracks  # noqa: E402
 from pipeline.stages.cli import count, first_paragraph, params_arg, positive_float  # noqa: E402
 from pipeline.training.data import TrainingData, latent  # noqa: E402
 from pipeline.training.experiments import build_networks, run_config  # noqa: E402
@@ -61,7 +63,7 @@ from pipeline.training.schedule import global_steps  # noqa: E402
 PAPER_ITERATIONS = 8580
 N_TRACKS = 8
 RUNS = (("pretrain", "proposed", 32), ("train", "twostage_sbn", 16), ("train", "end2end_sbn", 16))
-SETTINGS = ("eager", "compile_critic", "compile", "bf16")
+SETTINGS = ("eager", "compile_critic", "compile", "grouped", "bf16")
 FLOP_BATCH = 2  # FLOPs are counted at this batch and scaled (every network is linear in it)
 
 
@@ -123,6 +125,9 @@ def setup(params: Params, stage: str, name: str, batch: int, device, setting: st
         critic_loss = compile_networks(nets, bf16)
     elif setting == "compile_critic":
         critic_loss = compiled_critic_loss(nets.discriminator, bf16)
+    elif setting == "grouped":
+        for module in nets.modules().values():
+            use_grouped_tracks(module)
     opts = _optimizers(nets, params, device)
     phrases = torch.rand((2 * batch, 4, 96, 84, N_TRACKS), device=device) < 0.01
     data = TrainingData(phrases, batch, 0)

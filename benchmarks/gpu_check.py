@@ -45,8 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------------------------------------
 # Settings: the one place where what the check runs is listed. The speed options are params
-# (optim.compile, optim.bf16, optim.tf32, optim.noise_device; docs/gpu_speed.md): each setting
-# below is a params override, applied by the training code itself (runner.configure_device).
+# (optim.compile, optim.bf16, optim.tf32, optim.grouped, optim.noise_device; docs/gpu_speed.md):
+# each setting below is a params override, applied by the training code itself
+# (runner.configure_device).
 # ------------------------------------------------------------------------------------------------
 BASE_PARAMS = "params.yaml"
 PAPER_OVERLAY = "configs/paper.yaml"  # the paper's setting over it: batch 32 / 16, bursts of 100
@@ -69,6 +70,7 @@ SPEED_SETTINGS = {  # name: (params overrides, TF32 on)
     "tf32": ({"optim": {"bf16": False, "compile": False, "tf32": True}}, True),
     "bf16": ({"optim": {"bf16": True, "compile": False, "tf32": True}}, True),
     "compile": ({"optim": {"bf16": False, "compile": True, "tf32": True}}, True),
+    "grouped": ({"optim": {"bf16": False, "compile": False, "tf32": True, "grouped": True}}, True),
 }
 SPEED_RUNS = (("pretrain", "proposed"), ("train", "twostage_dbn"))
 SPEED_ITERATIONS, SPEED_WARMUP, SPEED_PHRASES = 30, 8, 512  # tiny: 3, 1, the tiny tensor

@@ -163,6 +163,7 @@ class Optim:
     device: Literal["auto", "cpu", "cuda"]
     bf16: bool  # bf16 autocast of the forward passes (docs/gpu.md)
     compile: bool  # torch.compile of G, R and the critic loss (docs/gpu.md)
+    grouped: bool  # D's and R's private networks as grouped convolutions (docs/gpu_speed.md)
     tf32: bool  # CUDA: TF32 matmuls and convolutions; false = IEEE fp32 (docs/gpu.md)
     noise_device: Literal["device", "cpu"]  # where the GP epsilon and SBN noise are drawn
     monitor_every: int  # iterations between metrics of the fixed monitoring batch
@@ -356,6 +357,13 @@ class Params:
     sample: Sample
     metrics: Metrics
     conditional: Conditional
+
+    def __post_init__(self) -> None:
+        _check(
+            not (self.optim.grouped and self.model.batch_norm == "batch"),
+            "optim.grouped",
+            "needs model.batch_norm: affine (true batch norm keeps running statistics per track)",
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ input per track and sums the T of them, the backward of ``split`` concatenates t
 once. The values are the same (tests/models/test_discriminator.py checks the weights after an
 Adam step bitwise against slicing); only the memory traffic of a critic step drops.
 
+With ``optim.grouped`` the T private networks run as one network of grouped convolutions
+(``grouped.private_discriminators``: the same function up to float rounding, for GPUs).
+
 Presets (spec 2.2): ``"proposed"`` (2,155,297 parameters), ``"ablated"`` (no D_o, no D_c;
 1,811,329), ``"baseline"`` (no private networks: the input reaching the shared network is every
 track twice, 16 channels [x0, x0, x1, x1, ...], a quirk of the original; 3,028,737) and
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pipeline.models.grouped import private_discriminators
 from pipeline.models.layers import (
     FlattenBars,
     conv_lrelu,
@@ -172,6 +176,7 @@ class Discriminator(nn.Module):
         self.chroma = chroma
         self.onset = onset
         self.merged = merged
+        self.grouped_tracks = False  # optim.grouped (grouped.py); a run setting, not state
         init_weights_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -179,6 +184,8 @@ class Discriminator(nn.Module):
         cf = to_channels_first(x)  # (B, T, 4, 96, 84)
         if self.private is None:  # baseline: pass-through nets, each track twice
             h = cf.repeat_interleave(2, dim=1)  # (B, 2T, 4, 96, 84): [x0, x0, x1, x1, ...]
+        elif self.grouped_tracks:
+            h = private_discriminators(cf, self.private)  # the same, as one grouped network
         else:
             tracks = cf.split(1, dim=1)  # T views (B, 1, 4, 96, 84), one backward cat
             h = torch.cat(

@@ -14,6 +14,9 @@ slope variable. 9,606 parameters per track, 76,848 in all. The tracks reach thei
 through one ``split``, whose backward is one concatenation, rather than slices whose backward pads
 each track's gradient with zeros to the whole input (same values; see discriminator.py).
 
+With ``optim.grouped`` the T refiners run as one network of grouped convolutions
+(``grouped.private_refiners``: the same function up to float rounding, for GPUs).
+
 Because the residual branches start near zero and G's output is positive, a fresh DBN refiner
 outputs almost all ones (spec 2.3, "Consequence").
 """
@@ -25,6 +28,7 @@ from torch import nn
 
 from pipeline.models.binary import BinaryNeuron, Estimator, NeuronKind
 from pipeline.models.generator import Generator, build_generator
+from pipeline.models.grouped import private_refiners
 from pipeline.models.layers import (
     BatchNormKind,
     batch_norm,
@@ -85,6 +89,7 @@ class Refiner(nn.Module):
         self.n_tracks = n_tracks
         self.private = nn.ModuleList(PrivateRefiner(norm) for _ in range(n_tracks))
         self.neuron = BinaryNeuron(neuron, estimator)
+        self.grouped_tracks = False  # optim.grouped (grouped.py); a run setting, not state
         init_weights_(self)
         # Weights in channels-last layout make PyTorch's CPU convolution (oneDNN) run the
         # 64-channel layers in that layout too: the refiner's forward and backward take about half
@@ -93,6 +98,8 @@ class Refiner(nn.Module):
 
     def preactivation(self, x: torch.Tensor) -> torch.Tensor:
         """h2, the input of the binary neuron: (B, 4, 96, 84, T) -> (B, T, 4, 96, 84)."""
+        if self.grouped_tracks:
+            return private_refiners(to_channels_first(x), self.private)  # one grouped network
         tracks = to_channels_first(x).split(1, dim=1)  # T views (B, 1, 4, 96, 84)
         return torch.cat(
             [net(x_i) for x_i, net in zip(tracks, self.private, strict=True)], dim=1

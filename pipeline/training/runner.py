@@ -15,6 +15,7 @@ Everything but ``timing.json`` is identical for identical params on the CPU.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from pipeline.data.phrase_check import PhraseFileError, PhraseFileInfo, validate
 from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.models.binary import use_cpu_noise
+from pipeline.models.grouped import use_grouped_tracks
 from pipeline.training import checkpoint as ck
 from pipeline.training.checkpoint_check import (
     CheckpointError,
@@ -78,16 +80,36 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse instead of handing it back to the kernel.
+
+    A stage-one step at batch 32 allocates and frees tensors of 100 to 300 MB many times. glibc
+    serves every block over 32 MB from a fresh ``mmap`` and unmaps it when freed, so each step
+    page-faults all of its memory in again: on a 2-core machine a third of the training's CPU
+    time was kernel time. With ``mmap`` and trimming off, freed blocks are reused. The values
+    are the same; only the speed (benchmarks/RESULTS.md) and the process's resident memory
+    (it stays at its peak) change. Blocks a worker thread's arena cannot hold fall back to the
+    main heap (glibc retries there). Returns False where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def configure_device(device: torch.device, tf32: bool) -> None:
-    """The process-wide settings of a CUDA run, set once where the device is chosen.
+    """The process-wide settings of a run, set once where the device is chosen.
 
     ``cudnn.benchmark`` (the fastest convolution algorithm per shape; the shapes are fixed) and
     one TF32 policy through the fp32-precision API only (torch 2.13 refuses a mix with the old
     ``allow_tf32`` flags): ``"tf32"`` for matmuls and cuDNN convolutions with ``optim.tf32``,
     else ``"ieee"``, true fp32 as on the CPU (PyTorch's own default runs convolutions in TF32).
-    Nothing changes on the CPU.
+    On the CPU: ``keep_freed_memory``.
     """
     if device.type != "cuda":
+        keep_freed_memory()
         return
     torch.backends.cudnn.benchmark = True
     if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch before the new API
@@ -183,6 +205,9 @@ def _prepare(
     nets.to(device).set_modes()
     if params.optim.noise_device == "cpu" and nets.refiner is not None:
         use_cpu_noise(nets.refiner)
+    if params.optim.grouped:
+        for module in nets.modules().values():
+            use_grouped_tracks(module)
     return (
         device,
         tracks,

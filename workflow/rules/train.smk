@@ -5,7 +5,7 @@ TRAINING_PARAMS = {
     "optim": {
         k: v
         for k, v in config["optim"].items()
-        if k not in ("device", "compile", "snapshot_every", "slope_rate")
+        if k not in ("device", "compile", "grouped", "snapshot_every", "slope_rate")
     },
 }
 
