@@ -97,11 +97,19 @@ def test_every_update_of_an_iteration_sees_the_same_batch_and_z(params: Params, 
     assert len(zs) == 4
     assert torch.equal(zs[0], zs[1]) and torch.equal(zs[2], zs[3])
     assert not torch.equal(zs[0], zs[2])
-    # D, iteration 0: critic calls 0, 1 score cat([real, fake, interpolated]); call 2 is G's step.
+    # D, iteration 0: each critic step scores cat([real, fake]) (calls 0, 2), then the
+    # interpolated samples alone (calls 1, 3); call 4 is G's step; iteration 1 starts at call 5.
     b = 2
     real0 = data.batch(0)
-    assert torch.equal(xs[0][:b], real0) and torch.equal(xs[1][:b], real0)
-    assert not torch.equal(xs[0][b : 2 * b], xs[1][b : 2 * b])  # SBN noise redrawn per update
-    assert not torch.equal(xs[0][2 * b :], xs[1][2 * b :])  # so is the GP epsilon
-    assert torch.equal(xs[3][:b], data.batch(1))
-    assert set(torch.unique(xs[0][b : 2 * b]).tolist()) <= {0.0, 1.0}
+    assert len(xs) == 2 * 2 + 1 + 2 * 1 + 1
+    assert [x.shape[0] for x in xs[:5]] == [2 * b, b, 2 * b, b, b]
+    assert torch.equal(xs[0][:b], real0) and torch.equal(xs[2][:b], real0)
+    assert not torch.equal(xs[0][b:], xs[2][b:])  # SBN noise redrawn per update
+    for fake_call, int_call in ((0, 1), (2, 3)):  # per-sample eps between real and fake
+        fake = xs[fake_call][b:]
+        eps = (xs[int_call] - fake).flatten(1).sum(1) / (real0 - fake).flatten(1).sum(1)
+        expected = eps.view(b, 1, 1, 1, 1) * real0 + (1 - eps.view(b, 1, 1, 1, 1)) * fake
+        torch.testing.assert_close(xs[int_call], expected)
+    assert not torch.equal(xs[1], xs[3])  # the GP epsilon is redrawn too
+    assert torch.equal(xs[5][:b], data.batch(1))
+    assert set(torch.unique(xs[0][b:]).tolist()) <= {0.0, 1.0}
