@@ -155,7 +155,9 @@ def eager_critic_loss(
     x_int = interpolate(real, fake, eps).requires_grad_(True)
     with amp or contextlib.nullcontext():
         d_real, d_fake = critic(torch.cat([real, fake])).float().split(b)  # (B,), (B,)
-        d_int = critic(x_int).float()  # (B,)
+        # A view of the leaf, not the leaf: tools that hook a module's inputs (FlopCounterMode's
+        # module tracker, used by benchmarks/bench_training.py) refuse a leaf within autograd.grad.
+        d_int = critic(x_int.view_as(x_int)).float()  # (B,)
     gp = gradient_penalty(d_int, x_int)
     wasserstein = d_real.mean() - d_fake.mean()
     return -wasserstein + lam * gp, gp, wasserstein
