@@ -173,16 +173,18 @@ def functional_critic_loss(
     respect to their input, and that gradient is still differentiable in D's weights.
     """
     b = real.shape[0]
-    amp = torch.autocast(real.device.type, torch.bfloat16, enabled=bf16)
+
+    def amp() -> torch.autocast:
+        return torch.autocast(real.device.type, torch.bfloat16, enabled=bf16)
 
     def score_sum(x: Tensor) -> Tensor:
-        with amp:
+        with amp():
             return critic(x).float().sum()
 
     grad = torch.func.grad(score_sum)(interpolate(real, fake, eps))
     norm = torch.sqrt(1e-8 + grad.float().pow(2).flatten(1).sum(dim=1))  # (B,)
     gp = (norm - 1.0).pow(2).mean()
-    with amp:
+    with amp():
         d_real, d_fake = critic(torch.cat([real, fake])).float().split(b)  # (B,), (B,)
     wasserstein = d_real.mean() - d_fake.mean()
     return -wasserstein + lam * gp, gp, wasserstein
