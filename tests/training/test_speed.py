@@ -66,6 +66,33 @@ def test_functional_critic_loss_equals_the_autograd_one() -> None:
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 
+def _joint_batch_critic_loss(d, real, fake, eps, lam):
+    """The critic loss as the code had it before the speed work: real, fake and interpolated
+    samples scored in one batch of 3B, so the penalty's backward ran over all 3B."""
+    b = real.shape[0]
+    x_int = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    d_real, d_fake, d_int = d(torch.cat([real, fake, x_int])).split(b)
+    (grad,) = torch.autograd.grad(d_int.sum(), x_int, create_graph=True)
+    gp = (torch.sqrt(1e-8 + grad.pow(2).flatten(1).sum(dim=1)) - 1).pow(2).mean()
+    return -(d_real.mean() - d_fake.mean()) + lam * gp, gp
+
+
+def test_scoring_the_interpolated_samples_apart_gives_the_joint_batch_loss() -> None:
+    """D scores the interpolated samples in a call of their own (as the original does): the
+    loss, the penalty and every D gradient equal the joint 3B batch's up to float rounding."""
+    torch.manual_seed(3)
+    d = build_discriminator("proposed", n_tracks=3)
+    real, fake, eps = _batch(3, b=3)
+    joint, l0 = _grads(d, lambda: _joint_batch_critic_loss(d, real, fake, eps, 10.0))
+    apart, l1 = _grads(d, lambda: eager_critic_loss(d, real, fake, eps, 10.0))
+    gp_joint = _joint_batch_critic_loss(d, real, fake, eps, 10.0)[1]
+    gp_apart = eager_critic_loss(d, real, fake, eps, 10.0)[1]
+    assert float(gp_apart) == pytest.approx(float(gp_joint), rel=1e-5) and float(gp_joint) > 0
+    assert float(l1) == pytest.approx(float(l0), rel=1e-5)
+    for a, b in zip(joint, apart, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
 def test_compiled_critic_loss_gradients_equal_eager(backend: str) -> None:
     """The whole critic loss through torch.compile (one track of the small D, batch 1): D's
