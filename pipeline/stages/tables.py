@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 METRICS = {"QN": "qualified_note_rate", "PP": "polyphonicity", "TD": "tonal_distance"}
 BAR_MODES = ("paper", "musical")  # the 2018 metrics, shown in Tables 1 and 2
+PAPER_RUN_STAGES = ("pretrain", "train")  # the runs whose curves the tables draw
 # Mode modern's measures (pipeline.metrics.modern.MEASURES) with their column names.
 MODERN_SHORT = {
     "pitch_class_entropy": "PCE",
@@ -287,10 +288,17 @@ def write_modern_table(
 
 
 def read_curves(runs_dir: Path) -> dict[str, pd.DataFrame]:
-    """The monitoring curves of every training run, keyed ``<stage>/<run>``."""
+    """The monitoring curves of the paper's training runs, keyed ``<stage>/<run>``.
+
+    Only stages ``pretrain`` and ``train``: their runs are upstream of the metrics this stage
+    reads, so they exist whenever it runs. Other runs under ``runs_dir`` (the track-conditional
+    ones, with their own tables) are not, and whether they exist yet would depend on the order
+    the scheduler picked.
+    """
     return {
-        f"{path.parent.parent.name}/{path.parent.name}": pd.read_csv(path)
-        for path in sorted(runs_dir.glob("*/*/monitor.csv"))
+        f"{stage}/{path.parent.name}": pd.read_csv(path)
+        for stage in PAPER_RUN_STAGES
+        for path in sorted((runs_dir / stage).glob("*/monitor.csv"))
     }
 
 

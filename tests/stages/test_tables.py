@@ -62,6 +62,17 @@ def test_tables_put_ours_beside_the_papers(outputs):
     assert (outputs / "out" / "curves" / "pretrain_proposed.png").stat().st_size > 1000
 
 
+def test_curves_are_the_paper_runs_only(outputs):
+    """A track-conditional run is not upstream of the tables: whether it has finished when they
+    are drawn depends on the scheduler, so its curve must not be drawn (tables stay the same)."""
+    runs = outputs / "runs"
+    curve = (runs / "pretrain" / "proposed" / "monitor.csv").read_bytes()
+    for stage in ("train", "train_conditional", "pretrain_conditional"):
+        (runs / stage / "joint_dbn").mkdir(parents=True)
+        (runs / stage / "joint_dbn" / "monitor.csv").write_bytes(curve)
+    assert list(tables.read_curves(runs)) == ["pretrain/proposed", "train/joint_dbn"]
+
+
 def test_missing_metrics_names_the_file(outputs):
     (outputs / "evaluate" / "joint_dbn" / "metrics.json").unlink()
     with pytest.raises(FileNotFoundError, match="joint_dbn/metrics.json: missing"):
