@@ -31,6 +31,7 @@ from pipeline.models.layers import (
     conv,
     init_weights_,
     lrelu,
+    scaled,
     tconv,
     to_channels_last,
 )
@@ -58,12 +59,13 @@ class ConditionEncoder(nn.Module):
     one octave), then time 96 -> 16 (kernel and stride 6), LeakyReLU(0.2) as in D (spec 2.2).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, width: float = 1.0) -> None:
         super().__init__()
+        c32, c64 = scaled(32, width), scaled(SHARED_CHANNELS, width)
         self.net = nn.Sequential(
-            conv(1, 32, (1, 1, 12)),  # (B, 32, 4, 96, 7)
+            conv(1, c32, (1, 1, 12)),  # (B, 32, 4, 96, 7)
             lrelu(),
-            conv(32, SHARED_CHANNELS, (1, 6, 1)),  # (B, 64, 4, 16, 7)
+            conv(c32, c64, (1, 6, 1)),  # (B, 64, 4, 16, 7)
             lrelu(),
         )
 
@@ -75,7 +77,13 @@ class ConditionalGenerator(nn.Module):
     """G(z, c): G_s(z) fused with E(c), then T - 1 private networks; c inserted at ``index``."""
 
     def __init__(
-        self, z_dim: int, channels: int, norm: BatchNormKind, n_tracks: int, index: int
+        self,
+        z_dim: int,
+        channels: int,
+        norm: BatchNormKind,
+        n_tracks: int,
+        index: int,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         if n_tracks < 2 or not 0 <= index < n_tracks:
@@ -83,14 +91,15 @@ class ConditionalGenerator(nn.Module):
         self.z_dim = z_dim
         self.n_tracks = n_tracks
         self.index = index
-        self.shared = shared_generator(z_dim, channels, norm)
-        self.encoder = ConditionEncoder()
+        self.shared = shared_generator(z_dim, channels, norm, width)
+        self.encoder = ConditionEncoder(width)
+        c64 = scaled(SHARED_CHANNELS, width)
         self.fuse = nn.Sequential(
-            tconv(2 * SHARED_CHANNELS, SHARED_CHANNELS, (1, 1, 1)),  # (B, 128, ...) -> (B, 64, ...)
-            batch_norm(norm, SHARED_CHANNELS),
+            tconv(2 * c64, c64, (1, 1, 1)),  # (B, 128, ...) -> (B, 64, ...)
+            batch_norm(norm, c64),
             nn.ReLU(),
         )
-        self.private = nn.ModuleList(PrivateGenerator(norm) for _ in range(n_tracks - 1))
+        self.private = nn.ModuleList(PrivateGenerator(norm, width) for _ in range(n_tracks - 1))
         init_weights_(self)
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
@@ -117,9 +126,15 @@ class ConditionalRefiner(nn.Module):
 
 
 def build_conditional_generator(
-    preset: str, z_dim: int, batch_norm: BatchNormKind, n_tracks: int, index: int
+    preset: str,
+    z_dim: int,
+    batch_norm: BatchNormKind,
+    n_tracks: int,
+    index: int,
+    width: float = 1.0,
 ) -> ConditionalGenerator:
-    """The conditional G of ``preset`` (its G_s is the preset's, spec 2.1)."""
+    """The conditional G of ``preset`` (its G_s is the preset's, spec 2.1) at channel ``width``."""
     if preset not in GENERATOR_PRESETS:
         raise ValueError(f"unknown generator preset {preset!r}; known: {sorted(GENERATOR_PRESETS)}")
-    return ConditionalGenerator(z_dim, GENERATOR_PRESETS[preset], batch_norm, n_tracks, index)
+    channels = GENERATOR_PRESETS[preset]
+    return ConditionalGenerator(z_dim, channels, batch_norm, n_tracks, index, width)

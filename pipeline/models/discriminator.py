@@ -32,6 +32,7 @@ track twice, 16 channels [x0, x0, x1, x1, ...], a quirk of the original; 3,028,7
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,6 +43,7 @@ from pipeline.models.layers import (
     conv_lrelu,
     init_weights_,
     linear,
+    scaled,
     to_channels_first,
 )
 
@@ -86,6 +88,16 @@ class DiscriminatorSize:
     shared: tuple[int, int]
     onset: tuple[int, int, int] | None
     chroma: tuple[int, int] | None
+
+    def scaled(self, width: float) -> DiscriminatorSize:
+        """Every width times ``width`` (``layers.scaled``); width 1 is the preset itself."""
+
+        def scale(widths: tuple[int, ...] | None) -> Any:
+            return None if widths is None else tuple(scaled(w, width) for w in widths)
+
+        return DiscriminatorSize(
+            scale(self.private), scale(self.shared), scale(self.onset), scale(self.chroma)
+        )
 
 
 PROPOSED = DiscriminatorSize((32, 64, 64), (128, 256), (32, 64, 128), (64, 128))
@@ -138,15 +150,19 @@ def chroma_stream(n_tracks: int, widths: tuple[int, int]) -> nn.Sequential:
     )
 
 
-def baseline_shared(n_tracks: int) -> nn.Sequential:
-    """The baseline's one network over all tracks: (B, 2T, 4, 96, 84) -> (B, 512, 4, 1, 1)."""
+def baseline_shared(n_tracks: int, width: float = 1.0) -> nn.Sequential:
+    """The baseline's one network over all tracks: (B, 2T, 4, 96, 84) -> (B, 512, 4, 1, 1).
+
+    Channel counts in the comments are width 1; ``width`` scales each (``layers.scaled``).
+    """
+    c128, c256, c512 = (scaled(n, width) for n in (128, 256, 512))
     return nn.Sequential(
-        conv_lrelu(2 * n_tracks, 128, (1, 1, 12)),  # (B, 128, 4, 96, 7)
-        conv_lrelu(128, 128, (1, 1, 3), (1, 1, 2)),  # (B, 128, 4, 96, 3)
-        conv_lrelu(128, 256, (1, 6, 1)),  # (B, 256, 4, 16, 3)
-        conv_lrelu(256, 256, (1, 4, 1)),  # (B, 256, 4, 4, 3)
-        conv_lrelu(256, 512, (1, 1, 3)),  # (B, 512, 4, 4, 1)
-        conv_lrelu(512, 512, (1, 4, 1)),  # (B, 512, 4, 1, 1)
+        conv_lrelu(2 * n_tracks, c128, (1, 1, 12)),  # (B, 128, 4, 96, 7)
+        conv_lrelu(c128, c128, (1, 1, 3), (1, 1, 2)),  # (B, 128, 4, 96, 3)
+        conv_lrelu(c128, c256, (1, 6, 1)),  # (B, 256, 4, 16, 3)
+        conv_lrelu(c256, c256, (1, 4, 1)),  # (B, 256, 4, 4, 3)
+        conv_lrelu(c256, c512, (1, 1, 3)),  # (B, 512, 4, 4, 1)
+        conv_lrelu(c512, c512, (1, 4, 1)),  # (B, 512, 4, 1, 1)
     )
 
 
@@ -200,26 +216,33 @@ class Discriminator(nn.Module):
         return self.merged(h).squeeze(1)  # (B,)
 
 
-def _streamed(size: DiscriminatorSize, n_tracks: int) -> Discriminator:
+def _streamed(size: DiscriminatorSize, n_tracks: int, width: float) -> Discriminator:
     """A discriminator with private networks, and with the streams ``size`` names."""
+    size = size.scaled(width)
     private = nn.ModuleList(PrivateDiscriminator(*size.private) for _ in range(n_tracks))
     shared = shared_discriminator(n_tracks * size.private[2], size.shared)
     chroma = chroma_stream(n_tracks, size.chroma) if size.chroma else None
     onset = onset_stream(n_tracks, size.onset) if size.onset else None
     merged_in = size.shared[1] + (size.chroma or (0, 0))[-1] + (size.onset or (0, 0, 0))[-1]
-    return Discriminator(private, shared, chroma, onset, merge_network(merged_in, 512))
+    merged = merge_network(merged_in, scaled(512, width))
+    return Discriminator(private, shared, chroma, onset, merged)
 
 
-def build_discriminator(preset: str = "proposed", n_tracks: int = 8) -> Discriminator:
-    """D of preset ``"proposed"``, ``"ablated"``, ``"baseline"`` or ``"proposed_small"``."""
+def build_discriminator(
+    preset: str = "proposed", n_tracks: int = 8, width: float = 1.0
+) -> Discriminator:
+    """D of preset ``"proposed"``, ``"ablated"``, ``"baseline"`` or ``"proposed_small"``, every
+    hidden channel count times ``width`` (1 = the paper's)."""
     if preset == "proposed":
-        return _streamed(PROPOSED, n_tracks)
+        return _streamed(PROPOSED, n_tracks, width)
     if preset == "ablated":
-        return _streamed(ABLATED, n_tracks)
+        return _streamed(ABLATED, n_tracks, width)
     if preset == "proposed_small":
-        return _streamed(SMALL, n_tracks)
+        return _streamed(SMALL, n_tracks, width)
     if preset == "baseline":
-        return Discriminator(None, baseline_shared(n_tracks), None, None, merge_network(512, 1024))
+        c512, c1024 = scaled(512, width), scaled(1024, width)
+        shared = baseline_shared(n_tracks, width)
+        return Discriminator(None, shared, None, None, merge_network(c512, c1024))
     raise ValueError(
         f"unknown discriminator preset {preset!r}; "
         "known: ['ablated', 'baseline', 'proposed', 'proposed_small']"

@@ -26,6 +26,7 @@ from pipeline.models.layers import (
     BatchNormKind,
     batch_norm,
     init_weights_,
+    scaled,
     tconv,
     tconv_bn_relu,
     to_channels_last,
@@ -36,36 +37,48 @@ DENSE_BARS = 3  # the dense layer's output is reshaped to 3 bars; tconv (2,1,1) 
 GENERATOR_PRESETS = {"proposed": 512, "proposed_small": 256}  # channels after the reshape
 
 
-def shared_generator(z_dim: int, channels: int, norm: BatchNormKind) -> nn.Sequential:
-    """G_s: z (B, z_dim) -> (B, 64, 4, 16, 7) (spec 2.1, "Shared G_s")."""
+def shared_generator(
+    z_dim: int, channels: int, norm: BatchNormKind, width: float = 1.0
+) -> nn.Sequential:
+    """G_s: z (B, z_dim) -> (B, 64, 4, 16, 7) (spec 2.1, "Shared G_s").
+
+    Channel counts in the comments are width 1; ``width`` scales each (``layers.scaled``).
+    """
+    c, c256, c128, c64 = (scaled(n, width) for n in (channels, 256, 128, 64))
     return nn.Sequential(
-        nn.Linear(z_dim, DENSE_BARS * channels),  # (B, 3 * C)
-        batch_norm(norm, DENSE_BARS * channels, dense=True),  # per feature, before the reshape
+        nn.Linear(z_dim, DENSE_BARS * c),  # (B, 3 * C)
+        batch_norm(norm, DENSE_BARS * c, dense=True),  # per feature, before the reshape
         nn.ReLU(),
         BarsFromDense(DENSE_BARS),  # (B, 3*C) -> (B, C, 3, 1, 1), TF's row-major order
-        tconv_bn_relu(channels, 256, (2, 1, 1), (1, 1, 1), norm),  # (B, 256, 4, 1, 1)
-        tconv_bn_relu(256, 128, (1, 4, 1), (1, 4, 1), norm),  # (B, 128, 4, 4, 1)
-        tconv_bn_relu(128, 128, (1, 1, 3), (1, 1, 3), norm),  # (B, 128, 4, 4, 3)
-        tconv_bn_relu(128, 64, (1, 4, 1), (1, 4, 1), norm),  # (B, 64, 4, 16, 3)
-        tconv_bn_relu(64, 64, (1, 1, 3), (1, 1, 2), norm),  # (B, 64, 4, 16, 7)
+        tconv_bn_relu(c, c256, (2, 1, 1), (1, 1, 1), norm),  # (B, 256, 4, 1, 1)
+        tconv_bn_relu(c256, c128, (1, 4, 1), (1, 4, 1), norm),  # (B, 128, 4, 4, 1)
+        tconv_bn_relu(c128, c128, (1, 1, 3), (1, 1, 3), norm),  # (B, 128, 4, 4, 3)
+        tconv_bn_relu(c128, c64, (1, 4, 1), (1, 4, 1), norm),  # (B, 64, 4, 16, 3)
+        tconv_bn_relu(c64, c64, (1, 1, 3), (1, 1, 2), norm),  # (B, 64, 4, 16, 7)
     )
 
 
 class PrivateGenerator(nn.Module):
-    """G_p^i of one track: pitch-time and time-pitch branches, merged by a 1x1x1 tconv + sigmoid."""
+    """G_p^i of one track: pitch-time and time-pitch branches, merged by a 1x1x1 tconv + sigmoid.
 
-    def __init__(self, norm: BatchNormKind) -> None:
+    Channel counts in the comments are width 1; ``width`` scales each (``layers.scaled``).
+    """
+
+    def __init__(self, norm: BatchNormKind, width: float = 1.0) -> None:
         super().__init__()
+        c64, c32 = scaled(64, width), scaled(32, width)
         self.pitch_time = nn.Sequential(
-            tconv_bn_relu(64, 64, (1, 1, 12), None, norm),  # (B, 64, 4, 16, 84)
-            tconv_bn_relu(64, 32, (1, 6, 1), None, norm),  # (B, 32, 4, 96, 84)
+            tconv_bn_relu(c64, c64, (1, 1, 12), None, norm),  # (B, 64, 4, 16, 84)
+            tconv_bn_relu(c64, c32, (1, 6, 1), None, norm),  # (B, 32, 4, 96, 84)
         )
         self.time_pitch = nn.Sequential(
-            tconv_bn_relu(64, 64, (1, 6, 1), None, norm),  # (B, 64, 4, 96, 7)
-            tconv_bn_relu(64, 32, (1, 1, 12), None, norm),  # (B, 32, 4, 96, 84)
+            tconv_bn_relu(c64, c64, (1, 6, 1), None, norm),  # (B, 64, 4, 96, 7)
+            tconv_bn_relu(c64, c32, (1, 1, 12), None, norm),  # (B, 32, 4, 96, 84)
         )
         self.merged = nn.Sequential(
-            tconv(64, 1, (1, 1, 1)),  # concat [pitch_time, time_pitch] (B, 64, ...) -> (B, 1, ...)
+            tconv(
+                2 * c32, 1, (1, 1, 1)
+            ),  # concat [pitch_time, time_pitch] (B, 64, ...) -> (B, 1, ...)
             batch_norm(norm, 1),
             nn.Sigmoid(),
         )
@@ -79,12 +92,19 @@ class PrivateGenerator(nn.Module):
 class Generator(nn.Module):
     """G = G_s then the private G_p^i of every track, concatenated on the track axis."""
 
-    def __init__(self, z_dim: int, channels: int, norm: BatchNormKind, n_tracks: int = 8) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int,
+        norm: BatchNormKind,
+        n_tracks: int = 8,
+        width: float = 1.0,
+    ) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.n_tracks = n_tracks
-        self.shared = shared_generator(z_dim, channels, norm)
-        self.private = nn.ModuleList(PrivateGenerator(norm) for _ in range(n_tracks))
+        self.shared = shared_generator(z_dim, channels, norm, width)
+        self.private = nn.ModuleList(PrivateGenerator(norm, width) for _ in range(n_tracks))
         init_weights_(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -99,8 +119,9 @@ def build_generator(
     z_dim: int = 128,
     batch_norm: BatchNormKind = "affine",
     n_tracks: int = 8,
+    width: float = 1.0,
 ) -> Generator:
-    """G of preset ``"proposed"`` or ``"proposed_small"`` (spec 2.1)."""
+    """G of preset ``"proposed"`` or ``"proposed_small"`` (spec 2.1) at channel ``width``."""
     if preset not in GENERATOR_PRESETS:
         raise ValueError(f"unknown generator preset {preset!r}; known: {sorted(GENERATOR_PRESETS)}")
-    return Generator(z_dim, GENERATOR_PRESETS[preset], batch_norm, n_tracks)
+    return Generator(z_dim, GENERATOR_PRESETS[preset], batch_norm, n_tracks, width)

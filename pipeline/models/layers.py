@@ -34,6 +34,17 @@ TF_BN_MOMENTUM = 0.01  # PyTorch's momentum = 1 - TF's 0.99
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha
 
 
+def scaled(channels: int, width: float) -> int:
+    """A layer's channel count at ``model.width``: ``round(channels * width)``, at least 1.
+
+    Width 1.0 is the paper's network. Only hidden channels scale; a network's inputs and outputs
+    (the tracks, one score, the latent size) keep their sizes.
+    """
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return max(1, round(channels * width))
+
+
 def to_channels_first(x: torch.Tensor) -> torch.Tensor:
     """(B, bar, time, pitch, C) -> (B, C, bar, time, pitch), a view."""
     return x.permute(0, 4, 1, 2, 3)

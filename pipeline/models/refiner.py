@@ -33,6 +33,7 @@ from pipeline.models.layers import (
     BatchNormKind,
     batch_norm,
     init_weights_,
+    scaled,
     to_channels_first,
     to_channels_last,
 )
@@ -67,9 +68,9 @@ class ResidualUnit(nn.Module):
 class PrivateRefiner(nn.Module):
     """One track's refiner body: two residual units, (B, 1, 4, 96, 84) -> the same (pre-neuron)."""
 
-    def __init__(self, norm: BatchNormKind) -> None:
+    def __init__(self, norm: BatchNormKind, hidden: int = 64) -> None:
         super().__init__()
-        self.units = nn.Sequential(ResidualUnit(norm), ResidualUnit(norm))
+        self.units = nn.Sequential(ResidualUnit(norm, hidden), ResidualUnit(norm, hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.units(x)
@@ -84,10 +85,12 @@ class Refiner(nn.Module):
         estimator: Estimator = "sigmoid_adjusted",
         norm: BatchNormKind = "affine",
         n_tracks: int = 8,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         self.n_tracks = n_tracks
-        self.private = nn.ModuleList(PrivateRefiner(norm) for _ in range(n_tracks))
+        hidden = scaled(64, width)  # the residual branches' hidden channels
+        self.private = nn.ModuleList(PrivateRefiner(norm, hidden) for _ in range(n_tracks))
         self.neuron = BinaryNeuron(neuron, estimator)
         self.grouped_tracks = False  # optim.grouped (grouped.py); a run setting, not state
         init_weights_(self)
@@ -131,9 +134,11 @@ def build_refiner(
     estimator: Estimator = "sigmoid_adjusted",
     batch_norm: BatchNormKind = "affine",
     n_tracks: int = 8,
+    width: float = 1.0,
 ) -> Refiner:
-    """R with deterministic (``"dbn"``) or stochastic (``"sbn"``) binary neurons (spec 2.3)."""
-    return Refiner(neuron, estimator, batch_norm, n_tracks)
+    """R with deterministic (``"dbn"``) or stochastic (``"sbn"``) binary neurons (spec 2.3),
+    its hidden channels times ``width`` (1 = the paper's)."""
+    return Refiner(neuron, estimator, batch_norm, n_tracks, width)
 
 
 def build_end2end_generator(
@@ -142,7 +147,9 @@ def build_end2end_generator(
     batch_norm: BatchNormKind = "affine",
     z_dim: int = 128,
     n_tracks: int = 8,
+    width: float = 1.0,
 ) -> End2EndGenerator:
     """The end-to-end generator: G ``proposed_small`` then the refiners (spec 2.4, 7.10)."""
-    generator = build_generator("proposed_small", z_dim, batch_norm, n_tracks)
-    return End2EndGenerator(generator, build_refiner(neuron, estimator, batch_norm, n_tracks))
+    generator = build_generator("proposed_small", z_dim, batch_norm, n_tracks, width)
+    refiner = build_refiner(neuron, estimator, batch_norm, n_tracks, width)
+    return End2EndGenerator(generator, refiner)

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.data.labels import DataError
 from pipeline.models import build_discriminator, build_refiner
 from pipeline.models.conditional import ConditionalRefiner, build_conditional_generator
-from pipeline.training.experiments import Networks
+from pipeline.training.experiments import Networks, network_width
 
 STRATEGIES = ("pretrain", "twostage", "joint")  # end-to-end has no conditional variant
 
@@ -49,12 +49,13 @@ def with_condition(
 def build_conditional_networks(run: dict[str, Any]) -> Networks:
     """Fresh networks of a conditional run config (see ``with_condition``)."""
     n_tracks, bn, index = run["n_tracks"], run["batch_norm"], run["condition_index"]
-    gen = build_conditional_generator(run["generator"], run["z_dim"], bn, n_tracks, index)
-    disc = build_discriminator(preset=run["discriminator"], n_tracks=n_tracks)
+    width = network_width(run)
+    gen = build_conditional_generator(run["generator"], run["z_dim"], bn, n_tracks, index, width)
+    disc = build_discriminator(run["discriminator"], n_tracks, width)
     strategy = run["name"].split("_")[0]
     if strategy == "pretrain":
         return Networks(gen, None, disc, True, False, "pretrain", condition=index)
-    inner = build_refiner(run["neuron"], run["estimator"], bn, n_tracks - 1)
+    inner = build_refiner(run["neuron"], run["estimator"], bn, n_tracks - 1, width)
     ref = ConditionalRefiner(inner, index)
     return Networks(
         gen, ref, disc, strategy == "joint", run["neuron"] == "sbn", "binary", condition=index

@@ -101,7 +101,11 @@ def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dic
     ``name`` is the discriminator for ``stage="pretrain"`` and the experiment for ``"train"``.
     ``source`` is the stage-one checkpoint's run config for two-stage and joint runs.
     """
-    model = {"z_dim": params.model.z_dim, "batch_norm": params.model.batch_norm}
+    model = {
+        "z_dim": params.model.z_dim,
+        "width": params.model.width,
+        "batch_norm": params.model.batch_norm,
+    }
     if stage == "pretrain":
         return {
             "stage": stage,
@@ -124,7 +128,11 @@ def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dic
         if source is None:
             raise ValueError(f"{name} continues from a stage-one checkpoint; none was given")
         gen, disc, n_iter = source["generator"], source["discriminator"], params.train.n_iterations
-        model = {"z_dim": source["z_dim"], "batch_norm": source["batch_norm"]}
+        model = {
+            "z_dim": source["z_dim"],
+            "width": network_width(source),
+            "batch_norm": source["batch_norm"],
+        }
     return {
         "stage": stage,
         "name": name,
@@ -141,32 +149,32 @@ def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dic
     }
 
 
+def network_width(run: dict[str, Any]) -> float:
+    """The channel width of a run's networks (``model.width``); runs saved before the option
+    existed were built at the paper's width, 1.0."""
+    return float(run.get("width", 1.0))
+
+
 def build_networks(run: dict[str, Any]) -> Networks:
     """Fresh (randomly initialised) networks for the resolved run config ``run``."""
     if run.get("condition_track") is not None:  # track-conditional runs (issue 21)
         from pipeline.training.conditional import build_conditional_networks
 
         return build_conditional_networks(run)
-    n_tracks, bn = run["n_tracks"], run["batch_norm"]
-    disc = build_discriminator(preset=run["discriminator"], n_tracks=n_tracks)
+    n_tracks, bn, width = run["n_tracks"], run["batch_norm"], network_width(run)
+    disc = build_discriminator(run["discriminator"], n_tracks, width)
     strategy = run["name"].split("_")[0]
     if strategy == "pretrain":
-        gen = build_generator(
-            preset=run["generator"], z_dim=run["z_dim"], batch_norm=bn, n_tracks=n_tracks
-        )
+        gen = build_generator(run["generator"], run["z_dim"], bn, n_tracks, width)
         return Networks(gen, None, disc, True, False, "pretrain")
     stochastic = run["neuron"] == "sbn"
     if strategy == "end2end":
         e2e = build_end2end_generator(
-            run["neuron"], run["estimator"], bn, z_dim=run["z_dim"], n_tracks=n_tracks
+            run["neuron"], run["estimator"], bn, run["z_dim"], n_tracks, width
         )
         return Networks(e2e.generator, e2e.refiner, disc, True, stochastic, "binary")
-    gen = build_generator(
-        preset=run["generator"], z_dim=run["z_dim"], batch_norm=bn, n_tracks=n_tracks
-    )
-    ref = build_refiner(
-        neuron=run["neuron"], estimator=run["estimator"], batch_norm=bn, n_tracks=n_tracks
-    )
+    gen = build_generator(run["generator"], run["z_dim"], bn, n_tracks, width)
+    ref = build_refiner(run["neuron"], run["estimator"], bn, n_tracks, width)
     return Networks(gen, ref, disc, strategy == "joint", stochastic, "binary")
 
 
