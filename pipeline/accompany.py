@@ -52,6 +52,7 @@ from pipeline.data.tracks import TRACK_SET_NAMES, TrackSet, get_track_set
 from pipeline.export.audio import VELOCITY, render_phrase, write_audio
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import atomic_path
+from pipeline.sampling import draw
 from pipeline.training.checkpoint import Sampler, load_checkpoint, load_sampler
 
 log = logging.getLogger(__name__)
@@ -157,14 +158,8 @@ def phrases_of(roll: np.ndarray) -> np.ndarray:
 def generate(sampler: Sampler, conditions: np.ndarray, seed: int, batch: int = 16) -> np.ndarray:
     """Bool phrases (n, 4, 96, 84, T) for the given-track phrases ``conditions``."""
     device = next(sampler.parameters()).device
-    z_rng = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # SBN noise
-    out = []
-    for start in range(0, len(conditions), batch):
-        c = torch.from_numpy(conditions[start : start + batch]).float()
-        z = torch.randn(len(c), sampler.z_dim, generator=z_rng)
-        out.append((sampler(z.to(device), c.to(device)).float().cpu() > 0.5).numpy())
-    return np.concatenate(out)
+    given = lambda start, n: conditions[start : start + n]  # noqa: E731
+    return draw(sampler, len(conditions), batch, "model", seed, device, given)
 
 
 def step_times(song: MidiPianoroll, pm: pretty_midi.PrettyMIDI) -> np.ndarray:

@@ -5,7 +5,7 @@ The user's command (README, "Generating music from a checkpoint")::
     python -m pipeline.generate --checkpoint outputs/train/joint_dbn/checkpoint.pt \\
         --count 8 --seed 3 --out my_samples/ [--audio] [--binarize bs] [--tempo 120]
 
-It draws phrases exactly as the ``sample`` stage does (``pipeline.stages.sample.draw_batches``: z
+It draws phrases exactly as the ``sample`` stage does (``pipeline.sampling.draw_batches``: z
 from a CPU generator seeded with ``--seed``, so the same seed gives the same phrases on any
 device) and writes ``my_samples/midi/sample_<i>.mid`` for every phrase, ``grid.png`` (the first
 few phrases, one colour per track) and, with ``--audio``, ``audio/sample_<i>.flac``. Unlike the
@@ -32,8 +32,9 @@ from pipeline.config import Sample
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_file import TrackInfo, read_track_info
 from pipeline.data.tracks import TRACK_SET_NAMES, get_track_set
+from pipeline.sampling import Binarize, draw_batches
 from pipeline.stages.cli import exit_on, setup_logging
-from pipeline.stages.sample import Binarize, draw_batches, write_previews
+from pipeline.stages.sample import write_previews
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.checkpoint_check import CheckpointError
 from pipeline.training.runner import pick_device

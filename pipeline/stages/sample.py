@@ -5,16 +5,8 @@ One run writes one *sample set*: ``phrases.h5`` (the phrase-file layout of
 ``midi/`` (the first ``sample.n_midi`` phrases as MIDI files) and ``audio/`` (the first
 ``sample.n_audio`` phrases rendered to FLAC, ``pipeline.export.audio``), to look at and listen to.
 
-Binarization (``--binarize``):
-
-- ``ht``: test-time hard thresholding of a stage-one generator's sigmoid output, x > 0.5 (strict).
-- ``bs``: test-time Bernoulli sampling of the same output, 1 iff u < x with u ~ U[0, 1).
-- ``model``: the binary output of a refiner or end-to-end model as it is (SBNs stay stochastic at
-  test time, as in the original).
-
-z comes from a generator seeded with ``sample.seed`` on the CPU, so the HT and BS sets of one
-stage-one model see exactly the same z and hence the same raw outputs, as in the original
-evaluation (analysis/eval_gan.py), and the draws do not depend on the device.
+Binarization (``--binarize``): ``ht`` or ``bs`` for a stage-one model, ``model`` for a binary
+one; z comes from a CPU generator seeded with ``sample.seed`` (``pipeline.sampling``).
 
 The previews' libraries (matplotlib, symusic, soundfile) are imported in ``write_previews`` only,
 so that ``run(..., previews=False)`` works where they are not installed (a lent GPU machine,
@@ -27,7 +19,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -44,6 +35,7 @@ from pipeline.data.phrase_file import (
     write_phrase_file,
 )
 from pipeline.io import atomic_dir
+from pipeline.sampling import Binarize, draw_batches
 from pipeline.stages.cli import (
     check_outputs,
     exit_on,
@@ -56,42 +48,11 @@ from pipeline.training.runner import pick_device
 
 log = logging.getLogger(__name__)
 
-Binarize = Literal["ht", "bs", "model"]
-
 
 @dataclass(frozen=True)
 class SampleResult:
     n_phrases: int
     density: float  # fraction of active cells, a quick sanity figure for the log
-
-
-def binarize(raw: torch.Tensor, how: Binarize, rng: torch.Generator) -> torch.Tensor:
-    """Turn a batch of generator outputs into booleans the way ``how`` says (see module doc)."""
-    if how == "ht":
-        return raw > 0.5
-    if how == "bs":
-        u = torch.rand(raw.shape, generator=rng).to(raw.device)
-        return u < raw
-    return raw > 0.5  # already {0, 1}: only the dtype changes
-
-
-def draw_batches(
-    sampler, n_phrases: int, batch_size: int, how: Binarize, seed: int, device: torch.device
-) -> Iterator[np.ndarray]:
-    """Yield bool phrase batches (b, bars, steps, pitches, tracks) from ``sampler``.
-
-    z and the Bernoulli noise come from two generators, so that the z of every batch depends on
-    the seed alone, whichever binarization consumes noise.
-    """
-    z_rng = torch.Generator().manual_seed(seed)
-    noise_rng = torch.Generator().manual_seed(seed + 1)
-    torch.manual_seed(seed)  # the SBN noise inside the model uses the global generator
-    for start in range(0, n_phrases, batch_size):
-        b = min(batch_size, n_phrases - start)
-        z = torch.randn(b, sampler.z_dim, generator=z_rng)
-        with torch.no_grad():
-            raw = sampler(z.to(device)).float().cpu()
-        yield binarize(raw, how, noise_rng).numpy()
 
 
 def run(

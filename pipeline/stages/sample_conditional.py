@@ -31,6 +31,7 @@ from pipeline.data.phrase_file import (
     read_track_info,
     write_phrase_file,
 )
+from pipeline.sampling import draw_batches
 from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.stages.sample import write_previews
 from pipeline.training.checkpoint import Sampler, load_sampler
@@ -56,14 +57,14 @@ def given_tracks(tensor: Path, index: int, start: int, n: int, total: int) -> np
 def draw(sampler: Sampler, tensor: Path, cfg: Sample, device: torch.device) -> Iterator[np.ndarray]:
     """Bool phrase batches of the conditional ``sampler``, conditions from ``tensor``."""
     assert sampler.condition is not None
-    total = validate_phrase_file(tensor).n_phrases
-    z_rng = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # SBN noise inside the model
-    for start in range(0, cfg.n_phrases_binary, cfg.batch_size):
-        b = min(cfg.batch_size, cfg.n_phrases_binary - start)
-        c = torch.from_numpy(given_tracks(tensor, sampler.condition, start, b, total)).float()
-        z = torch.randn(b, sampler.z_dim, generator=z_rng)
-        yield (sampler(z.to(device), c.to(device)).float().cpu() > 0.5).numpy()
+    index, total = sampler.condition, validate_phrase_file(tensor).n_phrases
+
+    def conditions(start: int, n: int) -> np.ndarray:
+        return given_tracks(tensor, index, start, n, total)
+
+    return draw_batches(
+        sampler, cfg.n_phrases_binary, cfg.batch_size, "model", cfg.seed, device, conditions
+    )
 
 
 def run(cfg: Sample, checkpoint: Path, tensor: Path, out_dir: Path, device: torch.device) -> int:

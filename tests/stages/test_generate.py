@@ -7,9 +7,8 @@ import pytest
 import symusic
 import torch
 
-from pipeline import generate
+from pipeline import generate, sampling
 from pipeline.data.tracks import TRACK_SET_NAMES, get_track_set
-from pipeline.stages import sample
 from pipeline.training.checkpoint import load_sampler
 from tests.training.conftest import TRACKS, make_phrase_file, run_stage_one, tiny_params
 
@@ -53,7 +52,7 @@ def test_phrases_are_the_sample_stages_for_the_same_seed(trained, tmp_path):
     ckpt, tensor = trained
     got = generate.generate(ckpt, tmp_path / "a", cfg(7, 4), 4, "bs", 24, CPU, tensor)
     sampler = load_sampler(ckpt, CPU)
-    want = np.concatenate(list(sample.draw_batches(sampler, 4, 2, "bs", 7, CPU)))
+    want = np.concatenate(list(sampling.draw_batches(sampler, 4, 2, "bs", 7, CPU)))
     assert np.array_equal(got, want)
     again = generate.generate(ckpt, tmp_path / "b", cfg(7, 4), 4, "bs", 24, CPU, tensor)
     assert np.array_equal(got, again)

@@ -9,6 +9,7 @@ import pypianoroll
 import pytest
 import torch
 
+from pipeline import sampling
 from pipeline.data.phrase_file import read_attrs, read_phrases
 from pipeline.stages import sample
 from pipeline.training.checkpoint import load_sampler
@@ -38,24 +39,24 @@ def test_ht_and_bs_binarize_the_same_raw_outputs(checkpoint):
             return raw
 
         recording.z_dim = sampler.z_dim
-        batches = list(sample.draw_batches(recording, 6, 4, how, cfg.seed, CPU))
+        batches = list(sampling.draw_batches(recording, 6, 4, how, cfg.seed, CPU))
         assert [len(b) for b in batches] == [4, 2]
     for a, b in zip(raws["ht"], raws["bs"], strict=True):
         assert torch.equal(a, b)
     raw = torch.cat(raws["ht"])
-    ht = np.concatenate(list(sample.draw_batches(sampler, 6, 4, "ht", cfg.seed, CPU)))
+    ht = np.concatenate(list(sampling.draw_batches(sampler, 6, 4, "ht", cfg.seed, CPU)))
     assert np.array_equal(ht, (raw > 0.5).numpy())
 
 
 def test_bernoulli_sampling_follows_the_probabilities():
     raw = torch.full((2000, 4), 0.3)
     raw[:, 1], raw[:, 2], raw[:, 3] = 0.0, 1.0, 0.5
-    bs = sample.binarize(raw, "bs", torch.Generator().manual_seed(0))
+    bs = sampling.binarize(raw, "bs", torch.Generator().manual_seed(0))
     rate = bs.float().mean(0)
     assert rate[1] == 0 and rate[2] == 1
     # within 5 binomial standard deviations of p
     assert abs(rate[0] - 0.3) < 5 * (0.3 * 0.7 / 2000) ** 0.5
-    assert torch.equal(sample.binarize(raw, "ht", torch.Generator()), raw > 0.5)
+    assert torch.equal(sampling.binarize(raw, "ht", torch.Generator()), raw > 0.5)
 
 
 def test_stage_writes_a_deterministic_sample_set(checkpoint, tmp_path):

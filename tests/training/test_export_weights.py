@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from pipeline import export_weights as export_cli
+from pipeline import sampling
 from pipeline.config import Params
-from pipeline.stages import sample, train
+from pipeline.stages import train
 from pipeline.training.checkpoint import (
     CheckpointError,
     export_weights,
@@ -46,7 +47,7 @@ def test_export_holds_the_weights_and_no_optimizer_state(stage_one: Path, export
 
 def _draw(checkpoint: Path, how: str) -> np.ndarray:
     sampler = load_sampler(checkpoint, CPU)
-    return np.concatenate(list(sample.draw_batches(sampler, 6, 4, how, 7, CPU)))
+    return np.concatenate(list(sampling.draw_batches(sampler, 6, 4, how, 7, CPU)))
 
 
 def test_sampling_from_the_export_equals_sampling_from_the_checkpoint(

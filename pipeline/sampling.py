@@ -1,0 +1,89 @@
+"""Drawing phrases from a trained model: the one sampling loop (paper section 4.1).
+
+Used by stage ``sample`` (and its conditional variant), ``pipeline.generate``,
+``pipeline.accompany`` and the learning score (``benchmarks/learning.py``).
+
+z comes from a generator seeded with ``seed`` on the CPU, batch after batch, so the z of every
+phrase depends on the seed and its position alone: the HT and BS sets of one stage-one model see
+exactly the same z and hence the same raw outputs, as in the original evaluation
+(analysis/eval_gan.py), and the draws do not depend on the device. The Bernoulli noise of test-time
+sampling comes from a second CPU generator (``seed + 1``); an SBN refiner's noise from the global
+generator, seeded with ``seed`` (on CUDA, that is the device's generator: an SBN model's phrases
+then differ from a CPU run's).
+
+Binarization (``how``):
+
+- ``ht``: test-time hard thresholding of a stage-one generator's sigmoid output, x > 0.5 (strict).
+- ``bs``: test-time Bernoulli sampling of the same output, 1 iff u < x with u ~ U[0, 1).
+- ``model``: the binary output of a refiner or end-to-end model as it is (SBNs stay stochastic at
+  test time, as in the original).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+
+from pipeline.training.checkpoint import Sampler
+
+Binarize = Literal["ht", "bs", "model"]
+# (first phrase index, count) -> the given track of those phrases, (count, 4, 96, 84) bool
+Conditions = Callable[[int, int], np.ndarray]
+
+
+def binarize(raw: torch.Tensor, how: Binarize, rng: torch.Generator) -> torch.Tensor:
+    """Turn a batch of generator outputs into booleans the way ``how`` says (module doc)."""
+    if how == "ht":
+        return raw > 0.5
+    if how == "bs":
+        u = torch.rand(raw.shape, generator=rng).to(raw.device)
+        return u < raw
+    return raw > 0.5  # already {0, 1}: only the dtype changes
+
+
+def draw_batches(
+    sampler: Sampler,
+    n_phrases: int,
+    batch_size: int,
+    how: Binarize,
+    seed: int,
+    device: torch.device,
+    conditions: Conditions | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield bool phrase batches (b, bars, steps, pitches, tracks) from ``sampler``.
+
+    A track-conditional sampler needs ``conditions``: the given track of each batch's phrases.
+    """
+    if (getattr(sampler, "condition", None) is None) != (conditions is None):
+        raise ValueError(f"{sampler.name}: conditions go with a track-conditional model only")
+    z_rng = torch.Generator().manual_seed(seed)
+    noise_rng = torch.Generator().manual_seed(seed + 1)
+    torch.manual_seed(seed)  # the SBN noise inside the model uses the global generator
+    for start in range(0, n_phrases, batch_size):
+        b = min(batch_size, n_phrases - start)
+        z = torch.randn(b, sampler.z_dim, generator=z_rng).to(device)
+        with torch.no_grad():
+            if conditions is None:
+                raw = sampler(z)
+            else:
+                given = torch.from_numpy(np.asarray(conditions(start, b))).float()
+                raw = sampler(z, given.to(device))
+        raw = raw.float().cpu()
+        yield binarize(raw, how, noise_rng).numpy()
+
+
+def draw(
+    sampler: Sampler,
+    n_phrases: int,
+    batch_size: int,
+    how: Binarize,
+    seed: int,
+    device: torch.device,
+    conditions: Conditions | None = None,
+) -> np.ndarray:
+    """All of ``draw_batches`` as one bool array (n_phrases, bars, steps, pitches, tracks)."""
+    batches = draw_batches(sampler, n_phrases, batch_size, how, seed, device, conditions)
+    return np.concatenate(list(batches))
