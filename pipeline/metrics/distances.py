@@ -14,9 +14,11 @@ distances of the pitch-class histogram; ``n_pairs`` random pairs per distributio
 seeded generator instead of all pairs; Scott's bandwidth (``std * n ** (-1/5)``, what
 ``scipy.stats.gaussian_kde`` uses by default, as did the paper's toolbox), at least 1/400 of the
 distances' range; both densities evaluated on one grid of :data:`GRID_POINTS` points spanning the
-distances and four bandwidths beyond (each density by linear binning onto the grid and one
-convolution, :func:`binned_kde`; :func:`kde` is the exact sum it approximates), integrated with
-the trapezoid rule, in NumPy only.
+two samples' range and four bandwidths beyond (each density by linear binning onto the
+grid and one convolution, :func:`binned_kde`; :func:`kde` is the exact sum it approximates),
+integrated with the trapezoid rule, in NumPy only. A pair whose distance is undefined (a phrase
+without the feature) is an outcome of its own, so an undefined feature counts as no overlap
+(:func:`overlap`).
 """
 
 from __future__ import annotations
@@ -142,31 +144,49 @@ def binned_kde(
     return density / (len(x) * bandwidth * math.sqrt(2 * math.pi))
 
 
-def overlap(intra: ArrayLike, inter: ArrayLike) -> dict[str, float]:
+def overlap(
+    intra: ArrayLike, inter: ArrayLike, intra_defined: float = 1.0, inter_defined: float = 1.0
+) -> dict[str, float]:
     """Overlapped area and KL divergence of the KDEs of two distance samples (module docstring).
 
-    Returns ``{"overlap_area", "kl_divergence"}``; NaN when either sample has fewer than two
-    values. OA is in [0, 1] (1 for identical samples, up to the grid's accuracy); KLD is of the
-    intra-set density P from the inter-set density Q, sum P log(P / Q) over the grid with both
-    normalised there and Q floored at :data:`KL_FLOOR`.
+    Returns ``{"overlap_area", "kl_divergence"}``. The densities are integrated over the two
+    samples' range and four bandwidths beyond, so that the whole of both kernel densities
+    counts; Yang & Lerch's toolbox (mgeval ``overlap_area``) integrates over ``[min, max]``
+    only, which cuts off up to half a kernel at each end and gives identical samples an area
+    below 1 (docs/metrics.md). Two constant samples at the same value overlap fully.
+
+    ``intra_defined`` and ``inter_defined`` are the fractions of the drawn pairs whose distance
+    is defined (both phrases have the feature); the rest is an "undefined" outcome that the two
+    distributions share only as far as both have it. So the area is the overlap of the
+    densities scaled by those fractions plus ``min(1 - intra_defined, 1 - inter_defined)``: a
+    set whose phrases never have the feature (an all-empty set's pitch range) overlaps the
+    training data by ``1 - intra_defined``, about 0, instead of being left out. With fewer than
+    two defined values on a side, only that shared undefined part counts. KLD is over the
+    defined distances only; NaN with fewer than two on a side.
     """
     p_samples = np.asarray(intra, dtype=np.float64)
     q_samples = np.asarray(inter, dtype=np.float64)
+    undefined_shared = min(1.0 - intra_defined, 1.0 - inter_defined)
     if len(p_samples) < 2 or len(q_samples) < 2:
-        return {"overlap_area": math.nan, "kl_divergence": math.nan}
+        return {"overlap_area": undefined_shared, "kl_divergence": math.nan}
     low = min(p_samples.min(), q_samples.min())
     high = max(p_samples.max(), q_samples.max())
-    floor = (high - low) * MIN_BANDWIDTH_FRACTION if high > low else 1.0
+    if high == low:  # both samples one and the same value: identical point masses
+        return {
+            "overlap_area": min(intra_defined, inter_defined) + undefined_shared,
+            "kl_divergence": 0.0,
+        }
+    floor = (high - low) * MIN_BANDWIDTH_FRACTION
     h_p = max(scott_bandwidth(p_samples), floor)
     h_q = max(scott_bandwidth(q_samples), floor)
     reach = 4 * max(h_p, h_q)
     grid = np.linspace(low - reach, high + reach, GRID_POINTS)
     p, q = binned_kde(p_samples, grid, h_p), binned_kde(q_samples, grid, h_q)
-    area = float(np.trapezoid(np.minimum(p, q), grid))
+    area = float(np.trapezoid(np.minimum(intra_defined * p, inter_defined * q), grid))
     p_mass, q_mass = p / p.sum(), np.maximum(q / q.sum(), KL_FLOOR)
     positive = p_mass > 0
     kl = float((p_mass[positive] * np.log(p_mass[positive] / q_mass[positive])).sum())
-    return {"overlap_area": min(area, 1.0), "kl_divergence": max(kl, 0.0)}
+    return {"overlap_area": min(area + undefined_shared, 1.0), "kl_divergence": max(kl, 0.0)}
 
 
 def _summary(values: NDArray[np.float64]) -> tuple[float, float]:
@@ -199,7 +219,7 @@ def set_distances(
         intra_mean, intra_std = _summary(intra)
         inter_mean, inter_std = _summary(inter)
         out[name] = {
-            **overlap(intra, inter),
+            **overlap(intra, inter, len(intra) / n_pairs, len(inter) / n_pairs),
             "intra_mean": intra_mean,
             "intra_std": intra_std,
             "inter_mean": inter_mean,

@@ -17,9 +17,9 @@ for all tracks):
 * ``onsets[n, s, t]``: notes starting at step ``s``;
 * ``notes[n, p, t]``: notes of pitch ``p`` in the phrase (at most 192).
 
-Undefined values are NaN: a track without a note in the phrase, and the pitch measures of the
-drum track. :func:`phrase_features` gives the per-phrase features of the Yang & Lerch distances
-(:mod:`pipeline.metrics.distances`).
+Undefined values are NaN: the measures of a track without a note in the phrase (but its
+empty-beat rate, 1.0), and the pitch measures of the drum track. :func:`phrase_features` gives
+the per-phrase features of the Yang & Lerch distances (:mod:`pipeline.metrics.distances`).
 """
 
 from __future__ import annotations
@@ -164,7 +164,9 @@ def empty_beat_rate(stats: PhraseStatistics) -> NDArray[np.float64]:
 
     The fraction of the phrase's beats (16 in four 4/4 bars) in which the track sounds at no
     step. All beats of the phrase count, trailing silent ones included (muspy counts beats up to
-    the last note only, and one beat too many: docs/metrics.md). NaN for a silent track.
+    the last note only, and one beat too many: docs/metrics.md). A silent track has 16 empty
+    beats of 16, so its rate is 1.0: a phrase of fixed length defines it (muspy has no beats to
+    count without a note), and a model whose tracks fall silent must not drop out of the mean.
     """
     n, length, n_tracks = stats.counts.shape
     n_beats = length // stats.resolution
@@ -172,7 +174,7 @@ def empty_beat_rate(stats: PhraseStatistics) -> NDArray[np.float64]:
         n, n_beats, stats.resolution, n_tracks
     )
     sounding = beats.any(axis=2).sum(axis=1)  # (n, tracks)
-    return np.where(sounding > 0, 1.0 - sounding / n_beats, np.nan)
+    return 1.0 - sounding / n_beats
 
 
 def groove_consistency(stats: PhraseStatistics) -> NDArray[np.float64]:

@@ -60,7 +60,38 @@ def test_disjoint_and_degenerate_samples():
     assert same_point["overlap_area"] == pytest.approx(1.0, abs=1e-3)
     apart = distances.overlap(np.zeros(50), np.ones(80))
     assert apart["overlap_area"] < 1e-3
-    assert math.isnan(distances.overlap(np.zeros(1), np.zeros(5))["overlap_area"])
+    too_few = distances.overlap(np.zeros(1), np.zeros(5))  # no density on one side
+    assert too_few["overlap_area"] == 0.0 and math.isnan(too_few["kl_divergence"])
+
+
+def test_an_undefined_feature_counts_as_no_overlap():
+    rng = np.random.default_rng(3)
+    intra, inter = rng.normal(size=3000), rng.normal(size=3000)
+    full = distances.overlap(intra, inter)["overlap_area"]
+    assert full > 0.95
+    # a set whose phrases never have the feature: only the undefined outcomes could overlap,
+    # and the reference has none
+    never = distances.overlap(intra, inter[:0], 1.0, 0.0)
+    assert never["overlap_area"] == 0.0
+    # half of the set's pairs undefined: the densities overlap on half their mass at most
+    half = distances.overlap(intra, inter[:1500], 1.0, 0.5)["overlap_area"]
+    assert half == pytest.approx(0.5 * full, abs=0.03)
+    # both sides undefined equally often: that shared outcome overlaps too
+    both = distances.overlap(intra[:1500], inter[:1500], 0.5, 0.5)["overlap_area"]
+    assert both == pytest.approx(0.5 + 0.5 * full, abs=0.03)
+
+
+def test_an_all_empty_set_is_far_from_real_data(many_real_phrases):
+    """With undefined features counted as no overlap, silence does not look like music (a mean
+    over the defined features only gave an all-empty set a higher OA than a noisy one)."""
+    cfg = ModernMetrics(n_phrases=300, n_pairs=20000, seed=0)
+    reference = subsample(accumulate(many_real_phrases).all_features(), cfg.n_phrases, cfg.seed)
+    silent = distances_block(accumulate(np.zeros_like(many_real_phrases[:300])), cfg, reference)
+    noise = distances_block(accumulate(random_like(many_real_phrases, 2)), cfg, reference)
+    for undefined in ("pitch_range", "pitch_class_histogram", "inter_onset_interval"):
+        assert silent["features"][undefined]["overlap_area"] < 0.05
+    assert silent["mean_overlap_area"] < 0.3
+    assert silent["mean_overlap_area"] < noise["mean_overlap_area"]
 
 
 def test_pairs_never_pair_a_phrase_with_itself_and_are_seeded():
