@@ -50,6 +50,11 @@ def _check(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def _check_budget(minutes: float | None, key: str) -> None:
+    """A training time budget is null (none) or a positive number of minutes."""
+    _check(minutes is None or minutes > 0, key, f"must be null or > 0 minutes, got {minutes}")
+
+
 # --------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------
@@ -139,11 +144,13 @@ class Model:
     """Network options shared by every experiment (spec section 2)."""
 
     z_dim: int
+    width: float  # every hidden channel count times this; 1.0 = the paper's networks
     batch_norm: Literal["affine", "batch"]  # affine = the original's inference-mode BN
     estimator: Literal["sigmoid_adjusted", "straight_through"]
 
     def __post_init__(self) -> None:
         _check(self.z_dim >= 1, "model.z_dim", "must be >= 1")
+        _check(0 < self.width <= 4, "model.width", f"must be in (0, 4], got {self.width}")
 
 
 @dataclass(frozen=True)
@@ -195,11 +202,13 @@ class Pretrain:
     generator: str
     batch_size: int
     n_iterations: int  # paper: 8,580 (20 epochs at batch 32 on 13,746 phrases)
+    max_minutes: float | None  # wall-clock budget of one run; null = none (training.budget)
 
     def __post_init__(self) -> None:
         _check(self.generator in GENERATORS, "pretrain.generator", f"unknown {self.generator!r}")
         _check(self.batch_size >= 1, "pretrain.batch_size", "must be >= 1")
         _check(self.n_iterations >= 1, "pretrain.n_iterations", "must be >= 1")
+        _check_budget(self.max_minutes, "pretrain.max_minutes")
 
 
 @dataclass(frozen=True)
@@ -212,11 +221,13 @@ class Train:
     batch_size: int
     n_iterations: int  # two-stage and joint; paper: about 7,000
     n_iterations_end2end: int  # paper: about 9,000
+    max_minutes: float | None  # wall-clock budget of one run; null = none (training.budget)
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "train.batch_size", "must be >= 1")
         _check(self.n_iterations >= 1, "train.n_iterations", "must be >= 1")
         _check(self.n_iterations_end2end >= 1, "train.n_iterations_end2end", "must be >= 1")
+        _check_budget(self.max_minutes, "train.max_minutes")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import torch
 
 from pipeline.config import Metrics
 from pipeline.io import atomic_path
+from pipeline.training.batch_norm import batch_statistics
 from pipeline.training.data import derive_seed, latent
 from pipeline.training.experiments import Networks
 
@@ -83,7 +84,9 @@ class Monitor:
         """The monitoring batch as bool (n, 4, 96, 84, T).
 
         Runs in eval mode under a forked RNG seeded by the iteration, so SBN noise here is
-        reproducible and does not disturb the training RNG stream.
+        reproducible and does not disturb the training RNG stream. True batch-norm layers of the
+        trained networks normalise by the batch's own statistics, as in training
+        (``batch_norm.batch_statistics``); the running averages would trail the networks.
         """
         modules = self.nets.modules().values()
         modes = [m.training for m in modules]
@@ -91,7 +94,7 @@ class Monitor:
         try:
             for m in modules:
                 m.eval()
-            with torch.random.fork_rng(devices=devices):
+            with torch.random.fork_rng(devices=devices), batch_statistics(self.nets.g_side()):
                 torch.manual_seed(derive_seed(self.seed, "monitor-noise", iteration))
                 x = self.nets.generate(self.z, self.real)
                 x = x > 0.5 if self.nets.refiner is None else self.nets.refiner(x) > 0.5

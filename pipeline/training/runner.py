@@ -31,6 +31,7 @@ from pipeline.io import write_json
 from pipeline.models.binary import use_cpu_noise
 from pipeline.models.grouped import use_grouped_tracks
 from pipeline.training import checkpoint as ck
+from pipeline.training.batch_norm import RECALIBRATION_BATCHES, recalibrate
 from pipeline.training.checkpoint_check import (
     CheckpointError,
     check_fits,
@@ -39,7 +40,7 @@ from pipeline.training.checkpoint_check import (
     validate_checkpoint,
 )
 from pipeline.training.conditional import with_condition
-from pipeline.training.data import TrainingData, derive_seed, load_tensor
+from pipeline.training.data import TrainingData, derive_seed, latent, load_tensor
 from pipeline.training.experiments import (
     Networks,
     build_networks,
@@ -66,9 +67,30 @@ class StopTraining(Exception):
     """Raised by an ``after_iteration`` hook to end a run early but cleanly (a deadline).
 
     ``run_training`` then writes every output for the iterations done so far (the log says how
-    far it got; ``timing.json`` has ``"stopped_early": true``) and keeps a resume snapshot, so the
-    same params continue the run later. Nothing raises it unless a caller's hook does.
+    far it got; ``timing.json`` has ``"stopped_early": true`` and ``summary.json`` the reason,
+    the exception's message) and keeps a resume snapshot, so the same params continue the run
+    later. The time budget (``pretrain.max_minutes``, ``train.max_minutes``) raises it.
     """
+
+
+def with_budget(
+    minutes: float | None, after_iteration: Callable[[LoopState], None] | None
+) -> Callable[[LoopState], None] | None:
+    """``after_iteration``, then a stop once ``minutes`` of wall time have passed (None: none).
+
+    Checked after each iteration, so a run ends at most one iteration past its budget.
+    """
+    if minutes is None:
+        return after_iteration
+    deadline = time.monotonic() + minutes * 60
+
+    def hook(state: LoopState) -> None:
+        if after_iteration is not None:
+            after_iteration(state)
+        if time.monotonic() >= deadline:
+            raise StopTraining(f"the time budget of {minutes:g} minutes")
+
+    return hook
 
 
 def pick_device(name: str) -> torch.device:
@@ -124,12 +146,13 @@ def configure_device(device: torch.device, tf32: bool) -> None:
 def _resolved(params: Params, run: dict[str, Any], device: torch.device, digests: dict) -> dict:
     """The settings a snapshot must match to be resumed (paths and timings excluded)."""
     optim = {k: v for k, v in as_dict(params.optim).items() if k != "snapshot_every"}
-    section = params.pretrain if run["stage"] == "pretrain" else params.train
+    section = as_dict(params.pretrain if run["stage"] == "pretrain" else params.train)
+    section.pop("max_minutes")  # a rerun with another budget continues the same run
     return {
         "run": run,
         "model": as_dict(params.model),
         "optim": optim,
-        run["stage"]: as_dict(section),
+        run["stage"]: section,
         "metrics": as_dict(params.metrics),
         "device": device.type,
         "inputs": digests,
@@ -247,6 +270,22 @@ def _checkpoint(nets, opts, run, resolved, tracks, state, ipe) -> dict[str, Any]
     }
 
 
+def recalibrate_statistics(
+    nets: Networks, data: TrainingData, run: dict, seed: int, device: torch.device
+) -> None:
+    """True batch norm only: the running statistics of the trained networks recomputed from
+    their final weights before the checkpoint is written (``batch_norm.recalibrate``)."""
+
+    def forward(i: int) -> None:
+        z = latent(seed, "recalibrate", i, run["batch_size"], run["z_dim"], device)
+        x = nets.generate(z, data.batch(i) if nets.condition is not None else None)
+        if nets.refiner is not None:
+            nets.refiner(x)
+
+    if recalibrate(nets.g_side(), forward):
+        log.info("batch-norm statistics recalibrated on %d batches", RECALIBRATION_BATCHES)
+
+
 def _usable_snapshot(path: Path, nets: Networks, device: torch.device) -> dict | None:
     """The snapshot at ``path`` if it is whole and fits ``nets``; a damaged one is set aside.
 
@@ -338,17 +377,22 @@ def run_training(
         int(attrs.get("lowest_pitch", 24)),
         data.phrases[: run["batch_size"]].float() if nets.condition is not None else None,
     )
+    budget = (params.pretrain if stage == "pretrain" else params.train).max_minutes
+    hook = with_budget(budget, after_iteration)
     t0 = time.perf_counter()
-    stopped = False
+    stopped: str | None = None
     try:
-        train_loop(nets, opts, data, cfg, state, monitor, snapshot, after_iteration)
-    except StopTraining:
-        stopped = True
+        train_loop(nets, opts, data, cfg, state, monitor, snapshot, hook)
+    except StopTraining as reason:
+        stopped = str(reason) or "a deadline"
         snapshot(state)  # the resume point of a later run with the same params
-        log.info("stopped early at iteration %d of %d", state.iteration, run["n_iterations"])
+        log.info(
+            "stopped by %s at iteration %d of %d", stopped, state.iteration, run["n_iterations"]
+        )
+    recalibrate_statistics(nets, data, run, params.optim.seed, device)
     wall = time.perf_counter() - t0
     final = _checkpoint(nets, opts, run, resolved, tracks, state, data.iterations_per_epoch)
-    summary = _write_outputs(Path(out_dir), final, state, sizes, data.iterations_per_epoch)
+    summary = _write_outputs(Path(out_dir), final, state, sizes, data.iterations_per_epoch, stopped)
     timing = {
         "device": str(device),
         "wall_s": round(wall, 3),
@@ -365,17 +409,25 @@ def run_training(
     return summary
 
 
-def _write_outputs(out: Path, final: dict, state: LoopState, sizes: dict, ipe: int) -> dict:
-    """checkpoint.pt, meta.json, log.csv, monitor.csv and summary.json in ``out``."""
+def _write_outputs(
+    out: Path, final: dict, state: LoopState, sizes: dict, ipe: int, stopped: str | None
+) -> dict:
+    """checkpoint.pt, meta.json, log.csv, monitor.csv and summary.json in ``out``.
+
+    ``stopped`` is why a run ended before its length (summary ``stopped_early``), or None.
+    """
     ck.save_checkpoint(out / "checkpoint.pt", final)
     last = state.rows[-1] if state.rows else {}
     summary = {
         "iterations": state.iteration,
+        "n_iterations": final["run"]["n_iterations"],
         "global_step": state.global_step,
         "epochs": round(state.iteration / ipe, 4),
         "final": {k: last.get(k) for k in LOSS_COLUMNS[4:]},
         "monitor": last_metrics(state.rows),
     }
+    if stopped is not None:
+        summary["stopped_early"] = stopped
     meta = {
         "format": final["format"],
         "version": final["version"],

@@ -34,7 +34,7 @@ rule pretrain_conditional:
         training=TRAINING_PARAMS,
         pretrain={
             k: config["pretrain"][k]
-            for k in ("generator", "batch_size", "n_iterations")
+            for k in ("generator", "batch_size", "n_iterations", "max_minutes")
         },
         track=COND_TRACK,
     shell:
@@ -67,6 +67,7 @@ rule train_conditional:
         slope_rate=config["optim"]["slope_rate"],
         batch_size=config["train"]["batch_size"],
         length=config["train"]["n_iterations"],
+        max_minutes=config["train"]["max_minutes"],
         track=COND_TRACK,
     shell:
         "python -m pipeline.stages.train --params {params.params_file}"

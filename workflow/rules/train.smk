@@ -1,7 +1,7 @@
 # Stages pretrain (stage one, one run per discriminator) and train (stage two, joint, end-to-end).
 
 TRAINING_PARAMS = {
-    "model": {k: config["model"][k] for k in ("z_dim", "batch_norm")},
+    "model": {k: config["model"][k] for k in ("z_dim", "width", "batch_norm")},
     "optim": {
         k: v
         for k, v in config["optim"].items()
@@ -29,7 +29,7 @@ rule pretrain:
         training=TRAINING_PARAMS,
         pretrain={
             k: config["pretrain"][k]
-            for k in ("generator", "batch_size", "n_iterations")
+            for k in ("generator", "batch_size", "n_iterations", "max_minutes")
         },
     shell:
         "python -m pipeline.stages.pretrain --params {params.params_file}"
@@ -61,6 +61,7 @@ rule train:
         slope_rate=config["optim"]["slope_rate"],
         batch_size=config["train"]["batch_size"],
         length=lambda w: config["train"][EXPERIMENTS[w.experiment]["length"]],
+        max_minutes=config["train"]["max_minutes"],
     shell:
         "python -m pipeline.stages.train --params {params.params_file}"
         " --experiment {wildcards.experiment} --tensor {input.tensor} {params.args}"
