@@ -19,6 +19,7 @@ import yaml
 # Pinned to the commits the `search` index stores for these files (docs/fetch.md, "Sources").
 LPD_REPO = "https://raw.githubusercontent.com/salu133445/lakh-pianoroll-dataset"
 LABELS_URL = f"{LPD_REPO}/1cfe780edffa460192920bcbd3ccfa5edb6c96f4/data/labels.tar.gz"
+LPD_PAGE = "https://salu133445.github.io/lakh-pianoroll-dataset/dataset"
 MMT_REPO = "https://raw.githubusercontent.com/salu133445/mmt"
 IDS_URL = f"{MMT_REPO}/a98fcd202552d67c0acc3b8dadc63cd4a5fd55a0/data/lmd/cleansed_ids.txt"
 
@@ -89,6 +90,7 @@ def entries(local: Path) -> dict:
             "size": None,
             "sha256": None,
             "urls": [],
+            "page": LPD_PAGE,
             "dest": "lpd_cleansed",
             "local": ["lpd_alternative/lpd_cleansed", "lpd_cleansed", "lpd/lpd_cleansed"],
             "files": _hashes(tree, npz),

@@ -10,6 +10,9 @@ import gzip
 import hashlib
 import http.server
 import io
+import shutil
+import ssl
+import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +25,7 @@ import yaml
 from tests.conftest import DATA
 
 LPD_TREE = DATA / "lpd_alternative" / "lpd_cleansed"
+LPD_PAGE = "https://salu133445.github.io/lakh-pianoroll-dataset/dataset"
 
 
 @dataclass
@@ -34,20 +38,33 @@ class Faults:
     html_body: set[str] = field(default_factory=set)  # an HTML page as application/octet-stream
     flip: set[str] = field(default_factory=set)  # one byte of the file changed
     status: dict[str, list[int]] = field(default_factory=dict)  # e.g. [503, 503] before the file
+    wrong_range: set[str] = field(default_factory=set)  # 206 with the whole file, from byte 0
+    extra: set[str] = field(default_factory=set)  # the file, then junk, announced as its length
+    endless: set[str] = field(default_factory=set)  # the file, then 8 MiB of junk, no length
 
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, files: dict[str, bytes]):
+    def __init__(self, files: dict[str, bytes], tls: ssl.SSLContext | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.files = files
         self.faults = Faults()
+        self.tls = tls  # HTTPS with this context (a certificate no client trusts)
+        self.connections = 0  # accepted, handshakes included
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+
+    def get_request(self):
+        sock, address = super().get_request()
+        self.connections += 1
+        if self.tls is not None:  # a failed handshake raises here; the server drops it quietly
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, address
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.server_address[1]}"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -76,27 +93,61 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         data = self.server.files[name]
         if name in faults.flip:
             data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+        if name in faults.extra:
+            data = data + b"\0" * 1000
+        if name in faults.endless:
+            self._send(200, data + b"\0" * (8 << 20), length=False)
+            return
         start = int(rng.split("=")[1].split("-")[0]) if rng and not faults.ignore_range else 0
+        if rng and name in faults.wrong_range:
+            self._send(206, data, span=(0, len(data)))
+            return
+        span = (start, len(data)) if start else None
         if faults.cut.get(name, 0) > 0:
             faults.cut[name] -= 1
-            self._send(206 if start else 200, data[start:], cut=True)
+            self._send(206 if start else 200, data[start:], cut=True, span=span)
             return
-        self._send(206 if start else 200, data[start:])
+        self._send(206 if start else 200, data[start:], span=span)
 
-    def _send(self, code, body, ctype="application/octet-stream", cut=False):
+    def _send(
+        self, code, body, ctype="application/octet-stream", cut=False, span=None, length=True
+    ):
+        """Reply ``body``; ``span`` (first byte, total) makes it a range with Content-Range."""
         self.send_response(code)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if length:
+            self.send_header("Content-Length", str(len(body)))
+        if span is not None:
+            first, total = span
+            self.send_header("Content-Range", f"bytes {first}-{total - 1}/{total}")
         self.end_headers()
         self.wfile.write(body[: len(body) // 2] if cut else body)
-        if cut:
+        if cut or not length:
             self.wfile.flush()
             self.close_connection = True
 
 
+def untrusted_tls(folder: Path) -> ssl.SSLContext | None:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (made with the
+    ``openssl`` command in ``folder``), which no client trusts; None without ``openssl``."""
+    if shutil.which("openssl") is None:
+        return None
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 @contextmanager
-def serve(files: dict[str, bytes]) -> Iterator[Server]:
-    server = Server(files)
+def serve(files: dict[str, bytes], tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    server = Server(files, tls)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -167,6 +218,7 @@ class Sample:
                     "size": None,
                     "sha256": None,
                     "urls": urls.get("lpd_cleansed", []),
+                    "page": LPD_PAGE,
                     "dest": "lpd_cleansed",
                     "local": ["lpd_alternative/lpd_cleansed", "lpd_cleansed"],
                     "files": {k: _spec(v) for k, v in self.npz.items()},

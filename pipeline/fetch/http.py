@@ -6,7 +6,12 @@
 - Refuse HTML: a ``text/html`` reply, or a body that starts like an HTML page (a login or
   "quota exceeded" page served in place of the file), fails the source at once.
 - Retry with exponential backoff (``backoff * 2**n`` seconds, at most ``retries`` times) on 5xx,
-  429, a cut connection and a timeout; any other HTTP error fails the source at once.
+  429, a cut connection and a timeout; any other HTTP error, and a certificate the machine does
+  not trust, fails the source at once.
+- Stop at the manifest's size: a reply that announces more bytes, or sends more, fails the
+  source; the bytes past the size are never written. A 206 reply must carry a ``Content-Range``
+  that starts where the part ends (and, when the manifest knows the size, ends there too).
+- A part that cannot be written (a full disk, no permission) fails the source, not the run.
 - Verify the size and sha256 (when known) before the atomic rename onto the destination; a part
   with the wrong content is deleted, so that the next source starts clean.
 
@@ -19,6 +24,8 @@ import hashlib
 import http.client
 import logging
 import os
+import re
+import ssl
 import sys
 import time
 import urllib.error
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 USER_AGENT = "bmusegan-pipeline-fetch/1"
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 class SourceFailed(Exception):
@@ -66,20 +74,24 @@ def download(url: str, dest: Path, size: int | None, sha256: str | None, opts: H
     Raises SourceFailed with the reason when the URL cannot give the file.
     """
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     received = [0]  # bytes over the network, cut attempts included
-    for attempt in range(opts.retries + 1):
-        try:
-            _transfer(url, part, size, opts.timeout, received)
-            break
-        except _Retry as why:
-            if attempt == opts.retries:
-                raise SourceFailed(f"{why} (gave up after {attempt + 1} attempts)") from None
-            delay = opts.backoff * 2**attempt
-            log.warning("%s: %s; attempt %d in %.1f s", url, why, attempt + 2, delay)
-            time.sleep(delay)
-    _verify_part(part, size, sha256)
-    os.replace(part, dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(opts.retries + 1):
+            try:
+                _transfer(url, part, size, opts.timeout, received)
+                break
+            except _Retry as why:
+                if attempt == opts.retries:
+                    raise SourceFailed(f"{why} (gave up after {attempt + 1} attempts)") from None
+                delay = opts.backoff * 2**attempt
+                log.warning("%s: %s; attempt %d in %.1f s", url, why, attempt + 2, delay)
+                time.sleep(delay)
+        _verify_part(part, size, sha256)
+        os.replace(part, dest)
+    except OSError as error:  # the local side: a full disk, no permission (never the network)
+        where = error.filename or part
+        raise SourceFailed(f"cannot write {where} ({error.strerror or error})") from None
     return received[0]
 
 
@@ -107,7 +119,25 @@ def _open(url: str, have: int, timeout: float) -> http.client.HTTPResponse:
             raise _Retry(f"HTTP {error.code} {error.reason}") from None
         raise SourceFailed(f"HTTP {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        raise _Retry(f"cannot connect ({getattr(error, 'reason', error)})") from None
+        cause = error.reason if isinstance(error, urllib.error.URLError) else error
+        if isinstance(cause, ssl.SSLCertVerificationError):  # no retry makes it trusted
+            raise SourceFailed(f"certificate not trusted ({cause.verify_message})") from None
+        raise _Retry(f"cannot connect ({cause})") from None
+
+
+def _check_range(response: http.client.HTTPResponse, have: int, size: int | None) -> None:
+    """A 206 reply must send the bytes asked for: ``Content-Range: bytes have-(size-1)/size``."""
+    header = response.headers.get("Content-Range", "")
+    match = _CONTENT_RANGE.match(header.strip())
+    if match is None:
+        raise SourceFailed(f"answered 206 with Content-Range {header!r}, not bytes {have}-")
+    first, last, total = int(match[1]), int(match[2]), match[3]
+    if first != have:
+        raise SourceFailed(f"answered bytes {first}- to a request for bytes {have}-")
+    if size is not None and (last + 1 != size or total not in ("*", str(size))):
+        raise SourceFailed(
+            f"answered Content-Range {header.strip()}; the manifest says {size:,} bytes"
+        )
 
 
 def _transfer(url: str, part: Path, size: int | None, timeout: float, received: list[int]) -> None:
@@ -132,9 +162,13 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, received: 
         if have and response.status != 206:
             log.info("%s: the server ignored the Range request; starting over", url)
             have = 0
+        elif response.status == 206:
+            _check_range(response, have, size)
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else size
-        _copy_body(response, part, have, total, url, received)
+        if size is not None and total is not None and total > size:
+            raise SourceFailed(f"announces {total:,} bytes; the manifest says {size:,}")
+        _copy_body(response, part, have, total, size, url, received)
 
 
 def _copy_body(
@@ -142,10 +176,12 @@ def _copy_body(
     part: Path,
     have: int,
     total: int | None,
+    size: int | None,
     url: str,
     counter: list[int],
 ) -> None:
-    """Write the body to ``part`` (appending at ``have``); a cut connection is retried."""
+    """Write the body to ``part`` (appending at ``have``), never past ``size`` (the manifest's,
+    when known); a cut connection is retried, a write error (OSError) goes to the caller."""
     received = 0
     name = url.rsplit("/", 1)[-1]
     bar = tqdm(
@@ -153,17 +189,26 @@ def _copy_body(
         disable=not sys.stderr.isatty(), leave=False,
     )  # fmt: skip
     with open(part, "ab" if have else "wb") as out, bar:
-        try:
-            while chunk := response.read(CHUNK):
-                if not have and not received and looks_like_html(chunk):
-                    out.close()
-                    part.unlink()
-                    raise SourceFailed("served an HTML page, not the file")
-                out.write(chunk)
-                received += len(chunk)
-                counter[0] += len(chunk)
-                bar.update(len(chunk))
-        except (http.client.IncompleteRead, OSError) as error:
-            raise _Retry(f"connection cut after {have + received:,} bytes ({error!r})") from None
+        while chunk := _read(response, have + received):
+            if not have and not received and looks_like_html(chunk):
+                out.close()
+                part.unlink()
+                raise SourceFailed("served an HTML page, not the file")
+            if size is not None and have + received + len(chunk) > size:
+                out.close()
+                part.unlink()
+                raise SourceFailed(f"sent more than the manifest's {size:,} bytes")
+            out.write(chunk)
+            received += len(chunk)
+            counter[0] += len(chunk)
+            bar.update(len(chunk))
     if total is not None and have + received < total:
         raise _Retry(f"connection cut after {have + received:,} of {total:,} bytes")
+
+
+def _read(response: http.client.HTTPResponse, done: int) -> bytes:
+    """The next chunk of the body (b"" at its end); a cut connection or a timeout is retried."""
+    try:
+        return response.read(CHUNK)
+    except (http.client.IncompleteRead, OSError) as error:
+        raise _Retry(f"connection cut after {done:,} bytes ({error!r})") from None

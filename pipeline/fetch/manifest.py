@@ -17,6 +17,7 @@ Example::
         size: 869278                   # bytes of the download; null when unknown
         sha256: null                   # the download's sha256; null when unknown
         urls: [https://...]            # official URLs, best first
+        page: https://...              # optional: the page that offers the download, for people
         dest: labels                   # folder under the destination
         local: [labels]                # folders of the local copy holding the extracted files
         files:                         # path under dest: [size, sha256]
@@ -35,6 +36,7 @@ import yaml
 KINDS = ("file", "tar.gz")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ENTRY_KEYS = {"download", "kind", "size", "sha256", "urls", "dest", "local", "files"}
+_OPTIONAL_KEYS = {"page"}
 
 
 class ManifestError(ValueError):
@@ -63,6 +65,7 @@ class Entry:
     dest: str  # folder under the fetch destination ("." for the destination itself)
     local: tuple[str, ...]  # folders of the local copy that hold the files as ``dest`` does
     files: tuple[FileSpec, ...]
+    page: str | None = None  # the page that offers the download (named when nothing gives it)
 
 
 def _safe_rel(value: Any, key: str) -> str:
@@ -97,6 +100,14 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _page(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ManifestError(f"{key}: must be an http(s) URL, got {value!r}")
+    return value
+
+
 def _files(value: Any, key: str) -> tuple[FileSpec, ...]:
     if not isinstance(value, dict) or not value:
         raise ManifestError(f"{key}: must be a non-empty mapping of path: [size, sha256]")
@@ -114,7 +125,7 @@ def _files(value: Any, key: str) -> tuple[FileSpec, ...]:
 def _entry(name: str, data: Any, key: str) -> Entry:
     if not isinstance(data, dict):
         raise ManifestError(f"{key}: must be a mapping, got {data!r}")
-    unknown = sorted(str(k) for k in set(data) - _ENTRY_KEYS)
+    unknown = sorted(str(k) for k in set(data) - _ENTRY_KEYS - _OPTIONAL_KEYS)
     missing = sorted(_ENTRY_KEYS - set(data))
     if unknown or missing:
         which = f"{key}.{(unknown or missing)[0]}"
@@ -131,6 +142,7 @@ def _entry(name: str, data: Any, key: str) -> Entry:
         dest="." if data["dest"] == "." else _safe_rel(data["dest"], f"{key}.dest"),
         local=_strings(data["local"], f"{key}.local"),
         files=_files(data["files"], f"{key}.files"),
+        page=_page(data.get("page"), f"{key}.page"),
     )
     if entry.kind == "file" and len(entry.files) != 1:
         raise ManifestError(f"{key}.files: a plain-file entry yields exactly one file")

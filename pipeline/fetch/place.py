@@ -4,11 +4,16 @@ Every file is written beside its destination under a temporary name, checked aga
 sha256 from the manifest, and only then renamed onto the destination (DESIGN.md convention 4): a
 killed fetch leaves complete, verified files or none.
 
-Extraction opens the tarball as a stream (one pass over a release of 21,425 files), takes only the
-members the manifest lists, matched by the end of their path (``lpd_cleansed/A/B/C/...`` or
-``A/B/C/...`` both give ``A/B/C/...``), and extracts each with tarfile's ``data`` filter: no
-links, no device files, no absolute path and nothing outside the staging folder. A member the
-filter refuses, or that differs from the manifest, fails the archive as a source, naming it.
+Extraction opens the tarball as a stream (one pass over a release of 21,425 files) and takes only
+the members the manifest lists, matched by the end of their path (``lpd_cleansed/A/B/C/...`` or
+``A/B/C/...`` both give ``A/B/C/...``). A member is refused, naming it, when its name is absolute
+or holds ``..``, when tarfile's ``data`` filter refuses it (links, device files), when it is not
+a regular file, or when its size differs from the manifest's (checked before a byte is read).
+Its content is then streamed into a temporary file beside the destination, whose path this
+module chooses: nothing is written, checked or moved anywhere a member's name points.
+
+A read or write error (an unreadable source, a full disk) fails that source with the error, not
+the run: ``SourceFailed`` names the file and the system's message.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from pipeline.fetch.http import SourceFailed, file_sha256
+from pipeline.fetch.http import CHUNK, SourceFailed, file_sha256
 from pipeline.fetch.manifest import FileSpec
 
 log = logging.getLogger(__name__)
@@ -66,22 +71,28 @@ def _move_verified(tmp: Path, spec: FileSpec, dest: Path, what: str) -> None:
 
 
 def copy_local(src: Path, spec: FileSpec, dest: Path) -> str:
-    """Hard-link (same file system) or copy ``src`` onto ``dest``, verified; return which."""
-    with _temp_beside(dest) as tmp:
-        tmp.unlink()
-        try:
-            os.link(src, tmp)
-            how = "linked"
+    """Hard-link (same file system) or copy ``src`` onto ``dest``, verified; return which.
+
+    Raises SourceFailed naming ``src`` when it differs or cannot be read or written.
+    """
+    try:
+        with _temp_beside(dest) as tmp:
+            tmp.unlink()
+            try:
+                os.link(src, tmp)
+                how = "linked"
+            except OSError:  # another file system, or not allowed (protected_hardlinks)
+                shutil.copyfile(src, tmp)
+                how = "copied"
             why = differs(tmp, spec)
             if why is not None:
                 raise SourceFailed(f"{src}: {why}")
-            os.replace(tmp, dest)  # a link keeps the source's mode: never chmod a shared file
+            if how == "copied":  # a link keeps the source's mode: never chmod a shared file
+                os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
             return how
-        except OSError:  # another file system, or not allowed (protected_hardlinks)
-            tmp.unlink(missing_ok=True)
-        shutil.copyfile(src, tmp)
-        _move_verified(tmp, spec, dest, str(src))
-        return "copied"
+    except OSError as error:
+        raise SourceFailed(f"{src}: cannot copy ({error.strerror or error})") from None
 
 
 def _member_key(name: str, needed: Needed) -> str | None:
@@ -96,7 +107,8 @@ def _member_key(name: str, needed: Needed) -> str | None:
 
 def extract(archive: Path, needed: Needed, source: str) -> int:
     """Extract the members of ``archive`` that ``needed`` lists, verified, into place; remove
-    them from ``needed``; return how many. Raises SourceFailed naming a bad member."""
+    them from ``needed``; return how many. Raises SourceFailed naming a bad member, or the
+    archive when it cannot be read or a member cannot be written."""
     done = 0
     try:
         with tarfile.open(archive, mode="r|*") as tar:
@@ -112,24 +124,42 @@ def extract(archive: Path, needed: Needed, source: str) -> int:
                     break
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise SourceFailed(f"{source}: not a readable tar.gz ({error})") from None
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise SourceFailed(f"{source}: cannot extract{where}: {error.strerror or error}") from None
     return done
+
+
+def member_problem(member: tarfile.TarInfo, size: int | None, folder: Path) -> str | None:
+    """Why ``member`` may not be extracted into ``folder`` (None when it may): an absolute name
+    or ``..``, a refusal of tarfile's ``data`` filter, not a regular file, or not ``size``
+    bytes (checked from the member's header, before its content is read)."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts:
+        return "refused (an absolute name or '..': it would point outside the destination)"
+    try:
+        tarfile.data_filter(member, str(folder))  # links, device files, modes
+    except tarfile.FilterError as error:
+        return f"refused ({error})"
+    if not member.isfile():
+        return "not a regular file"
+    if size is not None and member.size != size:
+        return f"size {member.size:,}, the manifest says {size:,}"
+    return None
 
 
 def _extract_one(
     tar: tarfile.TarFile, member: tarfile.TarInfo, spec: FileSpec, dest: Path, what: str
 ) -> None:
-    """Extract one member with the ``data`` filter into a staging folder beside ``dest``,
-    verify it and rename it onto ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".fetch", dir=dest.parent))
-    try:
-        try:
-            tar.extract(member, staging, filter="data")
-        except tarfile.FilterError as error:
-            raise SourceFailed(f"{what}: refused ({error})") from None
-        out = staging / member.name
-        if not member.isfile() or not out.is_file():
-            raise SourceFailed(f"{what}: not a regular file")
-        _move_verified(out, spec, dest, what)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Stream one member into a temporary file beside ``dest``, verify it and rename it onto
+    ``dest``; the member's name only matched it, it never chooses where anything is written."""
+    problem = member_problem(member, spec.size, dest.parent)
+    if problem is not None:
+        raise SourceFailed(f"{what}: {problem}")
+    stream = tar.extractfile(member)
+    if stream is None:
+        raise SourceFailed(f"{what}: not a regular file")
+    with _temp_beside(dest) as tmp, stream:
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(stream, out, CHUNK)
+        _move_verified(tmp, spec, dest, what)

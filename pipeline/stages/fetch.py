@@ -10,13 +10,23 @@ not verify. The files still missing are then taken from, in order:
 1. ``fetch.local_dir``, searched in this machine's layout and in the official download layout
    (the folders the entry's ``local`` lists, then the download itself, e.g. ``labels.tar.gz``);
    a file on the same file system is hard-linked, otherwise copied;
-2. each of ``fetch.mirrors``, as ``<mirror>/<download>``;
-3. the entry's official URLs.
+2. the download saved in the destination folder itself (``data/lpd/lpd_cleansed.tar.gz``);
+3. each of ``fetch.mirrors``, as ``<mirror>/<download>``;
+4. the entry's official URLs.
 
 A download goes to ``<dest>/.downloads/`` (resumable, ``pipeline.fetch.http``); an archive is
-deleted once every file it had to give is in place. When no source can give a file, one error
-lists each source tried and why it failed. The report (``--report``, a DVC metric) counts the
-files and bytes checked and where the missing ones came from.
+deleted once read. When no source can give a file, one error lists each source tried and why it
+failed, and says what to set (``fetch.local_dir``, ``fetch.mirrors``) and where the download is
+offered. The report (``--report``, a DVC metric) counts the files and bytes checked and where the
+missing ones came from.
+
+Fetch never deletes a file it did not write (issue 26, section 2). What it may remove: its own
+temporary files (``.<name>.<random>.fetch``), its downloads under ``<dest>/.downloads/`` (the
+archive once read, a part that is not the file), and a file it put in place in an earlier run
+(``verified.json`` records it as ``fetched``) that the manifest no longer lists and that is
+unchanged since (same size, modification time and inode). Any other file under the destination
+(an extracted LPD, a saved tarball, a ``local_dir`` inside it) is kept and counted in the report
+as ``unlisted``.
 """
 
 from __future__ import annotations
@@ -43,6 +53,10 @@ log = logging.getLogger(__name__)
 STATE_NAME = "verified.json"
 DOWNLOADS = ".downloads"
 MAX_REASONS = 8  # failures named in the error; a local copy can fail file by file
+FETCHED, FOUND = "fetched", "found"  # who put a file in place: this stage, or someone else
+
+# What verified.json keeps per file: "path under dest" -> [size, mtime_ns, inode, sha256, origin]
+State = dict[str, list]
 
 
 class FetchError(Exception):
@@ -58,7 +72,8 @@ class Tally:
     present: int = 0
     by_source: Counter[str] = field(default_factory=Counter)
     downloaded_bytes: int = 0
-    removed: int = 0  # files not in the manifest
+    removed: int = 0  # files fetch wrote earlier that the manifest no longer lists
+    unlisted: int = 0  # files under the destination that fetch did not write: kept
 
     def as_dict(self, manifest_sha256: str) -> dict:
         return {
@@ -70,10 +85,11 @@ class Tally:
             "by_source": dict(sorted(self.by_source.items())),
             "downloaded_bytes": self.downloaded_bytes,
             "removed": self.removed,
+            "unlisted": self.unlisted,
         }
 
 
-def _read_state(path: Path) -> dict[str, list]:
+def _read_state(path: Path) -> State:
     try:
         state = json.loads(path.read_text())
         return state if isinstance(state, dict) else {}
@@ -81,8 +97,17 @@ def _read_state(path: Path) -> dict[str, list]:
         return {}
 
 
-def check_present(entry: Entry, root: Path, state: dict, new: dict, tally: Tally) -> Needed:
-    """The files of ``entry`` not yet in place; those in place are verified (stat first)."""
+def _stamp(path: Path, sha256: str, origin: str) -> list:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino, sha256, origin]
+
+
+def check_present(entry: Entry, root: Path, state: State, new: State, tally: Tally) -> Needed:
+    """The files of ``entry`` not yet in place; those in place are verified (stat first).
+
+    A file keeps the origin ``verified.json`` gave it while it is unchanged; a file seen for the
+    first time, or changed since, is someone else's (``found``), never fetch's to remove.
+    """
     needed: Needed = {}
     for spec in entry.files:
         dest = root / entry.dest / spec.rel
@@ -95,11 +120,15 @@ def check_present(entry: Entry, root: Path, state: dict, new: dict, tally: Tally
             needed[spec.rel] = (spec, dest)
             continue
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino, spec.sha256]
-        if state.get(key) != stamp:
+        old = state.get(key)
+        if isinstance(old, list) and old[:4] == stamp:
+            origin = FETCHED if old[4:] == [FETCHED] else FOUND
+        else:
             why = differs(dest, spec)
             if why is not None:
                 raise FetchError(f"{dest}: {why}; delete it to fetch it again")
-        new[key] = stamp
+            origin = FOUND
+        new[key] = stamp + [origin]
         tally.present += 1
     return needed
 
@@ -145,6 +174,8 @@ def _from_urls(
     entry: Entry, urls: list[str], root: Path, needed: Needed, opts: HttpOptions, tally, errors
 ) -> None:
     """Download from each URL in turn until nothing is needed."""
+    if not needed:
+        return
     earlier = root / DOWNLOADS / entry.download
     if entry.kind != "file" and earlier.is_file():  # downloaded by a run killed before the end
         _from_archive(entry, earlier, "earlier download", needed, tally, errors)
@@ -175,6 +206,22 @@ def _from_urls(
         (root / DOWNLOADS).rmdir()  # when empty
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both resolved: links followed)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def advice(entry: Entry) -> str:
+    """What a user can do when no source gave ``entry``'s files: the settings, the page."""
+    offered = f" (offered on {entry.page})" if entry.page else ""
+    return (
+        f"to fix: save {entry.download}{offered} or its extracted files in a folder and set "
+        f"fetch.local_dir to it, or list a server of <mirror>/{entry.download} in fetch.mirrors; "
+        "the Lakh MIDI route: none for this entry"
+    )
+
+
 def fetch_entry(entry: Entry, root: Path, cfg: Fetch, needed: Needed, tally: Tally) -> None:
     """Fill ``needed`` from the sources in order; raise FetchError listing every failure."""
     errors: list[str] = []
@@ -182,6 +229,9 @@ def fetch_entry(entry: Entry, root: Path, cfg: Fetch, needed: Needed, tally: Tal
         _from_local(entry, Path(cfg.local_dir), needed, tally, errors)
     elif cfg.local_dir is not None:
         errors.append(f"local folder {cfg.local_dir}: not a folder")
+    saved = root / entry.download  # a download saved into the destination: read, never deleted
+    if needed and entry.kind != "file" and saved.is_file():
+        _from_archive(entry, saved, str(saved), needed, tally, errors)
     urls = [f"{m.rstrip('/')}/{entry.download}" for m in cfg.mirrors] + list(entry.urls)
     opts = HttpOptions(cfg.retries, cfg.backoff, cfg.timeout)
     _from_urls(entry, urls, root, needed, opts, tally, errors)
@@ -195,43 +245,86 @@ def fetch_entry(entry: Entry, root: Path, cfg: Fetch, needed: Needed, tally: Tal
         raise FetchError(
             f"{entry.name}: no source gave {len(needed)} file(s) (e.g. {first}); "
             + "; ".join(shown)
+            + f"; {advice(entry)}"
         )
 
 
-def prune(root: Path, keep: set[str]) -> int:
-    """Remove the files under ``root`` that the manifest does not list (left by an earlier
-    manifest: ``filter`` would read them as songs); keep resumable ``.part`` downloads."""
+def _safe_key(key: str) -> bool:
+    """A path recorded in ``verified.json`` that stays below the destination."""
+    parts = Path(key).parts
+    return bool(parts) and not Path(key).is_absolute() and ".." not in parts
+
+
+def prune(root: Path, keep: set[str], state: State) -> int:
+    """Remove the files fetch itself put in place in an earlier run (``state`` records them as
+    fetched) that the manifest no longer lists (``filter`` would read them as songs), if they
+    are unchanged since; return how many. Every other file is left alone."""
     removed = 0
-    for rel in walk_files(root) if root.is_dir() else []:
-        if rel not in keep and not rel.endswith(".part"):
-            log.info("removing %s: not in the manifest", root / rel)
-            (root / rel).unlink()
-            removed += 1
+    for key, old in sorted(state.items()):
+        if key in keep or not isinstance(old, list) or old[4:] != [FETCHED] or not _safe_key(key):
+            continue
+        path = root / key
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue  # gone already
+        if [st.st_size, st.st_mtime_ns, st.st_ino] != old[:3]:
+            log.info(
+                "keeping %s: no longer in the manifest, but changed since fetch wrote it", path
+            )
+            continue
+        log.info("removing %s: fetch wrote it and the manifest no longer lists it", path)
+        path.unlink()
+        removed += 1
+        for folder in path.parents:  # the folders it leaves empty, up to the destination
+            if folder == root or root not in folder.parents:
+                break
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # fails, and so stops, at the first folder that is not empty
     return removed
+
+
+def count_unlisted(root: Path, keep: set[str]) -> int:
+    """Files under ``root`` that are neither listed nor fetch's own downloads: kept, counted,
+    and named once in a warning (``filter`` reads every song under ``paths.lpd_root``)."""
+    unlisted = [
+        rel
+        for rel in (walk_files(root) if root.is_dir() else [])
+        if rel not in keep and not rel.startswith(f"{DOWNLOADS}/") and not rel.endswith(".part")
+    ]
+    if unlisted:
+        log.warning(
+            "%d file(s) under %s are not in the manifest (e.g. %s): kept, fetch never deletes a "
+            "file it did not write; filter reads every song under paths.lpd_root",
+            len(unlisted), root, unlisted[0],
+        )  # fmt: skip
+    return len(unlisted)
 
 
 def run(sources: Path, cfg: Fetch, root: Path, report: Path) -> dict:
     """Put every file of the manifest ``sources`` under ``root``, verified; write the report."""
     entries = load_manifest(sources)
+    if cfg.local_dir is not None and _inside(Path(cfg.local_dir), root / DOWNLOADS):
+        raise FetchError(
+            f"fetch.local_dir {cfg.local_dir}: inside {root / DOWNLOADS}, fetch's own download "
+            "folder, whose archives it deletes once read; keep your files in another folder"
+        )
     if root.is_dir():  # temporary files of a killed run (pipeline.fetch.place)
         for stale in root.rglob(".*.fetch"):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     state_path = report.parent / STATE_NAME
     state, tally = _read_state(state_path), Tally()
-    new: dict[str, list] = {}
+    new: State = {}
     for entry in entries:
         needed = check_present(entry, root, state, new, tally)
         if needed:
             log.info("%s: %d of %d file(s) to fetch", entry.name, len(needed), len(entry.files))
             fetch_entry(entry, root, cfg, dict(needed), tally)
             for spec, dest in needed.values():  # verified when put in place
-                st = os.stat(dest)
-                new[dest.relative_to(root).as_posix()] = [
-                    st.st_size, st.st_mtime_ns, st.st_ino, spec.sha256
-                ]  # fmt: skip
-    tally.removed = prune(
-        root, {f"{(Path(e.dest) / f.rel).as_posix()}" for e in entries for f in e.files}
-    )
+                new[dest.relative_to(root).as_posix()] = _stamp(dest, spec.sha256, FETCHED)
+    keep = {(Path(e.dest) / f.rel).as_posix() for e in entries for f in e.files}
+    tally.removed = prune(root, keep, state)
+    tally.unlisted = count_unlisted(root, keep)
     summary = tally.as_dict(hashlib.sha256(sources.read_bytes()).hexdigest())
     write_json(report, summary)
     if new != state:

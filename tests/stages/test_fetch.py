@@ -4,19 +4,22 @@ in verified files or one clear error naming the source and the file, with nothin
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from pipeline.config import Fetch
+from pipeline.fetch import place
 from pipeline.fetch.manifest import ManifestError
 from pipeline.stages import fetch
 from tests.conftest import REPO
-from tests.fetch_tools import sample, serve, tarball
+from tests.fetch_tools import LPD_PAGE, sample, serve, tarball, untrusted_tls
 
 N_NPZ = 4
 
@@ -261,18 +264,6 @@ def test_main_exits_2_with_one_line(tmp_path, data):
     shutil.rmtree(tmp_path / "lpd", ignore_errors=True)
 
 
-def test_files_the_manifest_no_longer_lists_are_removed(tmp_path, data, shared_data):
-    run(tmp_path, data, cfg(local_dir=str(shared_data)))
-    stale = tmp_path / "lpd" / "lpd_cleansed" / "Z" / "Z" / "Z" / "TRZZZ" / "old.npz"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"a song of an earlier manifest")
-    part = tmp_path / "lpd" / ".downloads" / "lpd_cleansed.tar.gz.part"
-    part.parent.mkdir()
-    part.write_bytes(b"resumable")
-    report = run(tmp_path, data, cfg(local_dir=str(shared_data)))
-    assert report["removed"] == 1 and not stale.exists() and part.exists()
-
-
 def test_a_damaged_local_copy_is_named_file_by_file_and_the_mirror_used(tmp_path, data):
     local = tmp_path / "local"
     for rel, content in data.npz.items():
@@ -307,3 +298,223 @@ def test_the_repositorys_manifest_describes_the_shared_data(tmp_path, shared_dat
     tree = shared_data / "lpd_alternative" / "lpd_cleansed"
     assert report["files"] == report["obtained"] == len(list(tree.rglob("*.npz"))) + 69 + 1
     assert set(report["by_source"]) <= {"local (linked)", "local (copied)"}
+
+
+# --- Fetch never deletes, never escapes, and says what to do (issue 26, section 2) ------------
+
+
+def user_files(root) -> dict:
+    """Files a user keeps under the destination: the browser download of the LPD tarball, an
+    extracted song the manifest does not list, and a note."""
+    files = {
+        root / "lpd_cleansed.tar.gz": b"the browser download",
+        root / "lpd_cleansed" / "Z" / "Z" / "Z" / "TRZZZZZ128F0000000" / ("0" * 32 + ".npz"): b"x",
+        root / "notes.txt": b"mine",
+    }
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return files
+
+
+def test_a_rerun_keeps_a_users_files_under_the_destination(tmp_path, data):
+    with serve(data.downloads()) as server:
+        run(tmp_path, data, cfg([server.url]))
+        mine = user_files(tmp_path / "lpd")
+        run(tmp_path, data, cfg([server.url]))
+        report = run(tmp_path, data, cfg([server.url]))  # and once more
+    for path, content in mine.items():
+        assert path.read_bytes() == content, path
+    assert report["removed"] == 0 and report["unlisted"] == len(mine)
+
+
+def test_only_what_fetch_wrote_goes_when_the_manifest_drops_it(tmp_path, data):
+    """A smaller manifest: the file fetch wrote goes (and its empty folders), the file a user
+    replaced since stays, and a file the user put in place before fetch ran stays."""
+    first, replaced, users = sorted(data.npz)[:3]
+    root = tmp_path / "lpd" / "lpd_cleansed"
+    (root / users).parent.mkdir(parents=True)
+    (root / users).write_bytes(data.npz[users])  # in place before fetch: found, not fetched
+    with serve(data.downloads()) as server:
+        run(tmp_path, data, cfg([server.url]))
+        (root / replaced).unlink()
+        (root / replaced).write_bytes(data.npz[replaced])  # the user's copy now
+        mine = user_files(tmp_path / "lpd")
+        smaller = data.manifest()
+        for rel in (first, replaced, users):
+            del smaller["entries"]["lpd_cleansed"]["files"][rel]
+        sources = tmp_path / "smaller.yaml"
+        sources.write_text(json.dumps(smaller))
+        report = run(tmp_path, data, cfg([server.url]), manifest=sources)
+    assert report["removed"] == 1 and report["unlisted"] == len(mine) + 2
+    assert not (root / first).exists() and not (root / first).parent.exists()
+    assert (root / replaced).read_bytes() == data.npz[replaced]
+    assert (root / users).read_bytes() == data.npz[users]
+    assert all(path.read_bytes() == content for path, content in mine.items())
+
+
+def test_a_download_saved_in_the_destination_is_read_and_kept(tmp_path, data):
+    downloads = data.downloads()
+    saved = tmp_path / "lpd" / "lpd_cleansed.tar.gz"
+    saved.parent.mkdir()
+    saved.write_bytes(downloads.pop("lpd_cleansed.tar.gz"))
+    with serve(downloads) as server:  # the mirror has no LPD-cleansed tarball
+        report = run(tmp_path, data, cfg([server.url]))
+    assert report["by_source"][str(saved)] == N_NPZ
+    assert saved.read_bytes() == data.downloads()["lpd_cleansed.tar.gz"]
+
+
+def test_a_local_dir_inside_the_destination_is_read_and_kept(tmp_path, data):
+    local = tmp_path / "lpd" / "mine"
+    local.mkdir(parents=True)
+    for name, content in data.downloads().items():
+        (local / name).write_bytes(content)
+    run(tmp_path, data, cfg(local_dir=str(local)))
+    report = run(tmp_path, data, cfg(local_dir=str(local)))
+    assert report["present"] == N_NPZ + len(data.labels) + 1 and report["removed"] == 0
+    for name, content in data.downloads().items():
+        assert (local / name).read_bytes() == content
+
+
+def test_a_local_dir_inside_fetchs_download_folder_is_refused(tmp_path, data):
+    local = tmp_path / "lpd" / ".downloads"
+    local.mkdir(parents=True)
+    (local / "lpd_cleansed.tar.gz").write_bytes(data.downloads()["lpd_cleansed.tar.gz"])
+    with pytest.raises(fetch.FetchError, match="inside .*fetch's own download folder"):
+        run(tmp_path, data, cfg(local_dir=str(local)))
+    assert (local / "lpd_cleansed.tar.gz").exists()
+
+
+def test_an_absolute_member_touches_nothing_outside_the_destination(tmp_path, data):
+    """A member named by an absolute path to a real file elsewhere, with the right content: it
+    is refused, and that file is neither checked into place, nor chmodded, nor moved."""
+    rel, content = next(iter(data.npz.items()))
+    outside = tmp_path / "elsewhere" / "lpd_cleansed" / rel
+    outside.parent.mkdir(parents=True)
+    outside.write_bytes(content)
+    outside.chmod(0o600)
+    members = {f"lpd_cleansed/{k}": v for k, v in data.npz.items() if k != rel}
+    members[str(outside)] = content
+    downloads = {**data.downloads(), "lpd_cleansed.tar.gz": tarball(members)}
+    with serve(downloads) as server:
+        try:
+            run(tmp_path, data, cfg([server.url]))
+            message = "no error"
+        except fetch.FetchError as error:
+            message = str(error)
+    assert outside.read_bytes() == content and outside.stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "lpd" / "lpd_cleansed" / rel).exists()
+    assert f"member {outside}: refused (an absolute name" in message
+    assert leftovers(tmp_path) == []
+
+
+def test_a_members_size_is_compared_before_it_is_read(tmp_path, data, monkeypatch):
+    rel = sorted(data.npz)[1]
+    changed = {**data.npz, rel: data.npz[rel] + b"\0"}
+    downloads = data.downloads()
+    downloads["lpd_cleansed.tar.gz"] = tarball({f"lpd_cleansed/{k}": v for k, v in changed.items()})
+    made = []  # the temporary files and folders made to extract into, by name prefix
+
+    def spy(original):
+        return lambda *args, **kwargs: made.append(kwargs["prefix"]) or original(*args, **kwargs)
+
+    monkeypatch.setattr(place.tempfile, "mkstemp", spy(tempfile.mkstemp))
+    monkeypatch.setattr(place.tempfile, "mkdtemp", spy(tempfile.mkdtemp))
+    with serve(downloads) as server:
+        with pytest.raises(fetch.FetchError, match=f"member lpd_cleansed/{rel}: size"):
+            run(tmp_path, data, cfg([server.url]))
+    name = rel.rsplit("/", 1)[1]
+    assert f".{name}." not in made  # refused from its header: nothing was written for it
+    assert made  # (the files before it were extracted)
+
+
+@pytest.mark.parametrize(
+    "fault, says",
+    [("extra", "announces 1,179,375 bytes"), ("endless", "sent more than the manifest's")],
+)
+def test_a_download_stops_at_the_manifests_size(tmp_path, data, fault, says):
+    assert len(data.ids) == 1_178_375  # the announced size above is the file plus 1,000 bytes
+    with serve(data.downloads()) as server:
+        setattr(server.faults, fault, {"cleansed_ids.txt"})
+        with pytest.raises(fetch.FetchError, match=f"cleansed_ids.txt: {says}"):
+            run(tmp_path, data, cfg([server.url]))
+    assert leftovers(tmp_path) == []
+
+
+def test_a_206_reply_with_another_range_fails_that_source(tmp_path, data):
+    with serve(data.downloads()) as server:
+        server.faults.cut = {"cleansed_ids.txt": 1}
+        server.faults.wrong_range = {"cleansed_ids.txt"}
+        with pytest.raises(fetch.FetchError) as error:
+            run(tmp_path, data, cfg([server.url]))
+    half = len(data.ids) // 2
+    assert f"answered bytes 0- to a request for bytes {half}-" in str(error.value)
+    assert not (tmp_path / "lpd" / "cleansed_ids.txt").exists()
+
+
+def test_a_certificate_error_is_not_retried(tmp_path, data):
+    tls = untrusted_tls(tmp_path)
+    if tls is None:
+        pytest.skip("no openssl command to make a certificate")
+    with serve(data.downloads(), tls=tls) as server:
+        with pytest.raises(fetch.FetchError, match="certificate not trusted") as error:
+            run(tmp_path, data, cfg([server.url], retries=3))
+        assert server.connections == 1
+    assert str(error.value).startswith("cleansed_ids: no source gave 1 file(s)")
+
+
+def test_a_local_copy_that_cannot_be_written_fails_that_source(tmp_path, data, monkeypatch):
+    """A full disk while copying from the local folder: that source fails with the system's
+    message, the mirror after it is tried, and no traceback."""
+
+    def no_link(src, dst, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    def full(src, dst, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copyfile", full)
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "cleansed_ids.txt").write_bytes(data.ids)
+    with pytest.raises(fetch.FetchError) as error:
+        run(tmp_path, data, cfg(local_dir=str(local)))
+    assert f"{local}/cleansed_ids.txt: cannot copy (No space left on device)" in str(error.value)
+    with serve(data.downloads()) as server:
+        report = run(tmp_path, data, cfg([server.url], local_dir=str(local)))
+    assert report["by_source"][f"{server.url}/cleansed_ids.txt"] == 1
+    assert_complete(tmp_path, data)
+
+
+def test_an_extraction_that_cannot_be_written_fails_that_source(tmp_path, data, monkeypatch):
+    def full(src, dst, length=0):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(place.shutil, "copyfileobj", full)
+    with serve(data.downloads()) as server:
+        with pytest.raises(fetch.FetchError) as error:
+            run(tmp_path, data, cfg([server.url]))
+    message = str(error.value)
+    assert f"{server.url}/labels.tar.gz: cannot extract: No space left on device" in message
+    assert leftovers(tmp_path) == []
+
+
+def test_the_error_names_the_settings_the_page_and_the_lakh_midi_route(tmp_path, data):
+    downloads = data.downloads()
+    del downloads["lpd_cleansed.tar.gz"]
+    with serve(downloads) as server:
+        with pytest.raises(fetch.FetchError) as error:
+            run(tmp_path, data, cfg([server.url], local_dir=str(tmp_path / "nowhere")))
+    message = str(error.value)
+    assert message.startswith(f"lpd_cleansed: no source gave {N_NPZ} file(s)")
+    assert "\n" not in message
+    for part in (
+        f"{server.url}/lpd_cleansed.tar.gz: HTTP 404",
+        f"local folder {tmp_path / 'nowhere'}: not a folder",
+        f"save lpd_cleansed.tar.gz (offered on {LPD_PAGE})",
+        "set fetch.local_dir to it",
+        "<mirror>/lpd_cleansed.tar.gz in fetch.mirrors",
+        "the Lakh MIDI route: none for this entry",
+    ):
+        assert part in message
