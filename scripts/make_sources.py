@@ -16,10 +16,19 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.data import lpd
+from pipeline.fetch.lmd import song_digest
+
 # Pinned to the commits the `search` index stores for these files (docs/fetch.md, "Sources").
 LPD_REPO = "https://raw.githubusercontent.com/salu133445/lakh-pianoroll-dataset"
 LABELS_URL = f"{LPD_REPO}/1cfe780edffa460192920bcbd3ccfa5edb6c96f4/data/labels.tar.gz"
 LPD_PAGE = "https://salu133445.github.io/lakh-pianoroll-dataset/dataset"
+# The Lakh MIDI Dataset's LMD-full: size and sha256 as muspy 0.5.0 records them
+# (muspy/datasets/lmd.py, LakhMIDIDataset); not checked here (no network).
+LMD_URL = "http://hog.ee.columbia.edu/craffel/lmd/lmd_full.tar.gz"
+LMD_PAGE = "https://colinraffel.com/projects/lmd/"
+LMD_SIZE = 1768163879
+LMD_SHA256 = "6fcfe2ac49ca08f3f214cec86ab138d4fc4dabcd7f27f491a838dae6db45a12b"
 MMT_REPO = "https://raw.githubusercontent.com/salu133445/mmt"
 IDS_URL = f"{MMT_REPO}/a98fcd202552d67c0acc3b8dadc63cd4a5fd55a0/data/lmd/cleansed_ids.txt"
 
@@ -44,6 +53,11 @@ HEADER = """\
 #   is linked from https://salu133445.github.io/lakh-pianoroll-dataset/dataset to a university
 #   SharePoint share; no direct download URL could be found, so none is listed: give a mirror
 #   (fetch.mirrors) or a local copy (fetch.local_dir) holding lpd_cleansed.tar.gz or its tree.
+#   Otherwise fetch takes the Lakh MIDI route (lpd_cleansed.lmd, pipeline/fetch/lmd.py): the
+#   LMD-full tarball (http://hog.ee.columbia.edu/craffel/lmd/lmd_full.tar.gz, from
+#   https://colinraffel.com/projects/lmd/; its size and sha256 as muspy 0.5.0 records them, not
+#   checked here), whose lmd_full/<md5[0]>/<md5>.mid files LPD was converted from; each is
+#   converted and checked against `cells`, the song digest of LPD's own file per md5.
 """
 
 
@@ -94,8 +108,39 @@ def entries(local: Path) -> dict:
             "dest": "lpd_cleansed",
             "local": ["lpd_alternative/lpd_cleansed", "lpd_cleansed", "lpd/lpd_cleansed"],
             "files": _hashes(tree, npz),
+            "lmd": {
+                "download": "lmd_full.tar.gz",
+                "size": LMD_SIZE,
+                "sha256": LMD_SHA256,
+                "urls": [LMD_URL],
+                "page": LMD_PAGE,
+                "dest": "lmd_full",
+                "local": ["lmd_full"],
+                "sizes": {},
+                "cells": song_digests(tree, npz),
+            },
         },
     }
+
+
+class _Block(dict):
+    """A mapping written one key per line (the dumper writes small mappings inline)."""
+
+
+yaml.SafeDumper.add_representer(
+    _Block, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, False)
+)
+
+
+def song_digests(tree: Path, rels: list[str]) -> dict[str, str]:
+    """The song digest of each distinct md5 among the LPD files ``rels`` of ``tree``
+    (pipeline.fetch.lmd.song_digest, read with the project's LPD reader)."""
+    digests: dict[str, str] = {}
+    for rel in rels:
+        md5 = lpd.parse_lpd_path(rel).md5
+        if md5 not in digests:
+            digests[md5] = song_digest(lpd.read_npz(tree / rel))
+    return _Block(sorted(digests.items()))
 
 
 def main() -> None:

@@ -58,9 +58,14 @@ class HttpOptions:
     timeout: float  # seconds of silence before a connection counts as failed
 
 
-def file_sha256(path: str | Path) -> str:
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest (``sha256`` or ``md5``) of the file at ``path``."""
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def looks_like_html(head: bytes) -> bool:

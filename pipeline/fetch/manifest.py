@@ -22,6 +22,21 @@ Example::
         local: [labels]                # folders of the local copy holding the extracted files
         files:                         # path under dest: [size, sha256]
           lastfm/id_list_alternative.txt: [25056, 3f...]
+
+An entry of LPD files (``<A>/<B>/<C>/<MSD id>/<md5>.npz``) may also name the Lakh MIDI route
+(issue 26, section 1; ``pipeline.fetch.lmd``): the Lakh MIDI download those files were converted
+from, used when no source gives the LPD files themselves::
+
+        lmd:
+          download: lmd_full.tar.gz    # members lmd_full/<md5[0]>/<md5>.mid
+          size: 1768163879
+          sha256: 6fcf...
+          urls: [http://...]
+          page: https://...            # optional
+          dest: lmd_full               # where the MIDI files go, under the destination
+          local: [lmd_full]            # folders of a local copy holding <md5[0]>/<md5>.mid
+          sizes: {}                    # md5: bytes of the MIDI file, where known
+          cells: {md5: sha256}         # song digest of LPD's file (pipeline.fetch.lmd), every md5
 """
 
 from __future__ import annotations
@@ -35,8 +50,10 @@ import yaml
 
 KINDS = ("file", "tar.gz")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _ENTRY_KEYS = {"download", "kind", "size", "sha256", "urls", "dest", "local", "files"}
-_OPTIONAL_KEYS = {"page"}
+_OPTIONAL_KEYS = {"page", "lmd"}
+_LMD_KEYS = {"download", "size", "sha256", "urls", "dest", "local", "sizes", "cells"}
 
 
 class ManifestError(ValueError):
@@ -48,8 +65,24 @@ class FileSpec:
     """One file the run uses: its path under the entry's ``dest`` and its expected content."""
 
     rel: str
-    size: int
-    sha256: str
+    size: int | None  # None: unknown (a Lakh MIDI file, checked by its md5 alone)
+    digest: str  # hex digest of the content
+    algorithm: str = "sha256"  # "md5" for a Lakh MIDI file (named by the md5 of its bytes)
+
+
+@dataclass(frozen=True)
+class LmdRoute:
+    """The Lakh MIDI download an entry's LPD files were converted from (``pipeline.fetch.lmd``)."""
+
+    download: str
+    size: int | None
+    sha256: str | None
+    urls: tuple[str, ...]
+    page: str | None
+    dest: str  # folder under the fetch destination for the MIDI files
+    local: tuple[str, ...]  # folders of a local copy holding <md5[0]>/<md5>.mid
+    sizes: dict[str, int]  # md5 -> bytes of the MIDI file, where known
+    cells: dict[str, str]  # md5 -> song digest of LPD's file
 
 
 @dataclass(frozen=True)
@@ -66,6 +99,7 @@ class Entry:
     local: tuple[str, ...]  # folders of the local copy that hold the files as ``dest`` does
     files: tuple[FileSpec, ...]
     page: str | None = None  # the page that offers the download (named when nothing gives it)
+    lmd: LmdRoute | None = None  # the Lakh MIDI route for these files, if any
 
 
 def _safe_rel(value: Any, key: str) -> str:
@@ -143,10 +177,62 @@ def _entry(name: str, data: Any, key: str) -> Entry:
         local=_strings(data["local"], f"{key}.local"),
         files=_files(data["files"], f"{key}.files"),
         page=_page(data.get("page"), f"{key}.page"),
+        lmd=None if data.get("lmd") is None else _lmd(data["lmd"], f"{key}.lmd"),
     )
+    if entry.lmd is not None:
+        _check_lmd_covers(entry, key)
     if entry.kind == "file" and len(entry.files) != 1:
         raise ManifestError(f"{key}.files: a plain-file entry yields exactly one file")
     return entry
+
+
+def _md5_map(value: Any, key: str, check: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ManifestError(f"{key}: must be a mapping of md5: value, got {value!r}")
+    for md5, item in value.items():
+        if not isinstance(md5, str) or not _MD5.match(md5):
+            raise ManifestError(f"{key}: {md5!r} is not an md5 (32 lowercase hex digits)")
+        check(item, f"{key}.{md5}")
+    return dict(value)
+
+
+def _lmd(data: Any, key: str) -> LmdRoute:
+    if not isinstance(data, dict):
+        raise ManifestError(f"{key}: must be a mapping, got {data!r}")
+    unknown = sorted(str(k) for k in set(data) - _LMD_KEYS - {"page"})
+    missing = sorted(_LMD_KEYS - set(data))
+    if unknown or missing:
+        which = f"{key}.{(unknown or missing)[0]}"
+        raise ManifestError(f"{which}: {'unknown' if unknown else 'missing'} key")
+    return LmdRoute(
+        download=_safe_rel(data["download"], f"{key}.download"),
+        size=_size(data["size"], f"{key}.size", optional=True),
+        sha256=_sha(data["sha256"], f"{key}.sha256", optional=True),
+        urls=_strings(data["urls"], f"{key}.urls"),
+        page=_page(data.get("page"), f"{key}.page"),
+        dest=_safe_rel(data["dest"], f"{key}.dest"),
+        local=_strings(data["local"], f"{key}.local"),
+        sizes=_md5_map(data["sizes"], f"{key}.sizes", _size),
+        cells=_md5_map(data["cells"], f"{key}.cells", _sha),
+    )
+
+
+def _check_lmd_covers(entry: Entry, key: str) -> None:
+    """Every file of an entry with a Lakh MIDI route is named ``<md5>.npz`` and has its digest."""
+    assert entry.lmd is not None
+    for spec in entry.files:
+        md5 = lpd_md5(spec.rel)
+        if md5 is None:
+            raise ManifestError(f"{key}.files.{spec.rel}: with an lmd route, must be <md5>.npz")
+        if md5 not in entry.lmd.cells:
+            raise ManifestError(f"{key}.lmd.cells: no digest for {md5} ({spec.rel})")
+
+
+def lpd_md5(rel: str) -> str | None:
+    """The md5 an LPD file's name gives (``.../<md5>.npz``), or None."""
+    name = PurePosixPath(rel).name
+    md5 = name[: -len(".npz")] if name.endswith(".npz") else ""
+    return md5 if _MD5.match(md5) else None
 
 
 def parse_manifest(data: Any, source: str) -> list[Entry]:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from pipeline.fetch.http import CHUNK, SourceFailed, file_sha256
+from pipeline.fetch.http import CHUNK, SourceFailed, file_digest
 from pipeline.fetch.manifest import FileSpec
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,13 @@ def _temp_beside(dest: Path) -> Iterator[Path]:
 
 
 def differs(path: Path, spec: FileSpec) -> str | None:
-    """Why the file at ``path`` is not ``spec`` (None when it is)."""
+    """Why the file at ``path`` is not ``spec`` (None when it is): its size (when known), then
+    its digest."""
     size = path.stat().st_size
-    if size != spec.size:
+    if spec.size is not None and size != spec.size:
         return f"size {size:,}, the manifest says {spec.size:,}"
-    if file_sha256(path) != spec.sha256:
-        return "sha256 differs from the manifest"
+    if file_digest(path, spec.algorithm) != spec.digest:
+        return f"{spec.algorithm} differs from the manifest"
     return None
 
 
