@@ -44,7 +44,7 @@ def test_every_layer_shape_matches_the_spec(generator: Generator) -> None:
         private = {
             r.name.removeprefix(f"private.{track}."): r.shape
             for r in rows
-            if r.name.startswith(f"private.{track}.") and r.kind == "ConvTranspose3d"
+            if r.name.startswith(f"private.{track}.") and r.kind.endswith("ConvTranspose3d")
         }
         assert private == PRIVATE_SHAPES
 
@@ -139,3 +139,33 @@ def test_true_batch_norm_option_changes_training_behaviour() -> None:
 def test_unknown_preset_is_rejected() -> None:
     with pytest.raises(ValueError, match="preset"):
         build_generator("huge")
+
+
+def test_patch_convolutions_equal_pytorchs_with_their_penalty_gradients() -> None:
+    """A convolution whose stride is its kernel, computed as a matrix product (``PatchConv3d``,
+    ``PatchConvTranspose3d``), is PyTorch's convolution with the same weights: outputs, input
+    gradients and the second-order gradients the WGAN-GP penalty takes, up to float rounding."""
+    from torch import nn
+
+    from pipeline.models.layers import PatchConv3d, PatchConvTranspose3d
+
+    torch.manual_seed(0)
+    cases = [
+        (PatchConv3d, nn.Conv3d, (2, 3, 4, 17, 25), (1, 4, 3)),  # remainders dropped
+        (PatchConvTranspose3d, nn.ConvTranspose3d, (2, 3, 4, 4, 7), (1, 6, 12)),
+    ]
+    for fast_cls, ref_cls, shape, kernel in cases:
+        ref = ref_cls(3, 5, kernel, stride=kernel)
+        fast = fast_cls(3, 5, kernel, stride=kernel)
+        fast.load_state_dict(ref.state_dict())
+        x = torch.randn(shape, requires_grad=True)
+        results = []
+        for layer in (ref, fast):
+            out = layer(x)
+            (grad,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+            penalty = grad.square().sum()  # differentiable in the weights, as the GP is
+            weight_grad = torch.autograd.grad(penalty, layer.weight)[0]
+            results.append((out, grad, weight_grad))
+        for a, b in zip(*results, strict=True):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
