@@ -8,9 +8,14 @@ thresholding, ``--binarize bs`` for Bernoulli sampling; a stage-two model's own 
 track-conditional model given the track of the data set's phrases), the same number from an
 untrained model of the same run config (same networks and width, fresh weights), and two
 disjoint seeded sets of training phrases: the *data* set, scored like the others, and the
-*reference* set the three are compared with. Prints one table of every measure and criterion of
-``pipeline.metrics.learning`` (each criterion's limit and reason are written there), and exits
-with status 0 when the model passes every criterion, 1 when it does not.
+*reference* set the three are compared with. For a track-conditional model both sets hold only
+phrases in which the given track plays: accompaniment is writing the other tracks for a part,
+and a model given four bars of silence has nothing to follow (it then tends to write near
+silence, the same for every z: the copies the score counts against it).
+
+Prints one table of every measure and criterion of ``pipeline.metrics.learning`` (each
+criterion's limit and reason are written there), and exits with status 0 when the model passes
+every criterion, 1 when it does not.
 
 Cost: a few seconds per set on a 2-core CPU at width 1/4 and 512 phrases, plus drawing them.
 """
@@ -37,14 +42,29 @@ from pipeline.training.runner import keep_freed_memory
 BATCH = 64  # phrases drawn per forward pass
 
 
-def data_sets(tensor: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def data_sets(
+    tensor: Path, n: int, seed: int, sounding: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint sets of ``n`` training phrases (the data set and the reference set), drawn
-    by a permutation seeded by ``seed``."""
-    total = count_phrases(tensor)
-    if total < 2 * n:
-        raise SystemExit(f"{tensor}: {total} phrases; the score needs 2 x --n = {2 * n}")
-    order = np.random.default_rng(seed).permutation(total)
+    by a permutation seeded by ``seed``; with ``sounding``, only phrases where that track plays
+    (the phrases a track-conditional model is given something to accompany in)."""
+    candidates = np.arange(count_phrases(tensor))
+    if sounding is not None:
+        candidates = candidates[track_sounds(tensor, sounding)]
+    if len(candidates) < 2 * n:
+        raise SystemExit(f"{tensor}: {len(candidates)} phrases qualify; the score needs {2 * n}")
+    order = np.random.default_rng(seed).permutation(candidates)
     return read_rows(tensor, np.sort(order[:n])), read_rows(tensor, np.sort(order[n : 2 * n]))
+
+
+def track_sounds(tensor: Path, track: int, chunk: int = 512) -> np.ndarray:
+    """Bool (n_phrases,): whether ``track`` has an active cell in each phrase of ``tensor``."""
+    total = count_phrases(tensor)
+    parts = [
+        read_phrases(tensor, start, min(start + chunk, total))[..., track].any(axis=(1, 2, 3))
+        for start in range(0, total, chunk)
+    ]
+    return np.concatenate(parts)
 
 
 def read_rows(tensor: Path, rows: np.ndarray, chunk: int = 512) -> np.ndarray:
@@ -78,8 +98,8 @@ def score(checkpoint: Path, tensor: Path, n: int, seed: int, binarize: str) -> d
     """The measures and verdicts of the data set, the model and an untrained model."""
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
     names = read_track_info(tensor).names
-    data, reference = data_sets(tensor, n, seed)
     model = load_sampler(checkpoint)
+    data, reference = data_sets(tensor, n, seed, model.condition)
     if model.track_names != names:
         raise SystemExit(f"{checkpoint}: tracks {model.track_names} differ from {tensor}'s {names}")
     sets = {
@@ -113,9 +133,7 @@ def table(result: dict[str, Any]) -> str:
     """The result as a Markdown table: one row per measure, pass marks beside the criteria."""
     sets = ("data", "model", "untrained")
     limits = {c.measure: f"{c.op} {c.limit:.3g}" for c in CRITERIA}
-    verdict = {
-        s: {v["measure"]: v["passed"] for v in result["verdicts"][s]} for s in sets
-    }
+    verdict = {s: {v["measure"]: v["passed"] for v in result["verdicts"][s]} for s in sets}
     rows = ["| measure | criterion | data | model | untrained |", "|---|---|---|---|---|"]
     keys = [k for k in result["measures"]["data"] if k != "overlap_area_per_feature"]
     for key in keys:
