@@ -45,6 +45,14 @@ REFERENCE_FILES = {
 }
 
 
+# The shipped models' monitoring curves (models/curves/<name>.csv) and the original run each
+# mirrors.
+SHIPPED_FILES = {
+    "pretrain_proposed_cpu": REFERENCE_FILES["pretrain/proposed"],
+    "twostage_dbn_cpu": REFERENCE_FILES["train/twostage_dbn"],
+}
+
+
 def read_reference(path: Path) -> pd.DataFrame:
     """One original run's progress file as columns step, QN, PP, TD, EB."""
     try:
@@ -91,11 +99,18 @@ def plot_run(ours: pd.DataFrame, reference: pd.DataFrame, title: str, out_png: P
     plt.close(fig)
 
 
-def write_curves(runs_dir: Path, reference_dir: Path, out_dir: Path) -> dict[str, Path]:
-    """One PNG per run under ``out_dir``; returns {run: png path}."""
+def write_curves(
+    runs_dir: Path, reference_dir: Path, out_dir: Path, shipped_dir: Path | None = None
+) -> dict[str, Path]:
+    """One PNG per run under ``out_dir``, this run's and (from ``shipped_dir``, the shipped
+    models' curves folder) the shipped models'; returns {run: png path}."""
+    sources = {run: (runs_dir / run / "monitor.csv", ref) for run, ref in REFERENCE_FILES.items()}
+    if shipped_dir is not None:
+        for name, ref in SHIPPED_FILES.items():
+            sources[f"shipped/{name}"] = (shipped_dir / f"{name}.csv", ref)
     written = {}
-    for run, ref_name in REFERENCE_FILES.items():
-        ours = read_ours(runs_dir / run / "monitor.csv")
+    for run, (curve, ref_name) in sources.items():
+        ours = read_ours(curve)
         reference = read_reference(reference_dir / f"{ref_name}.npz")
         png = out_dir / f"{run.replace('/', '_')}.png"
         plot_run(ours, reference, f"{run} (ours) and {ref_name} (original)", png)

@@ -40,20 +40,55 @@ def esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def table_html(table: pd.DataFrame, name: str, mode: str, caption: str) -> str:
-    """One paper table in one metric mode; cells ``ours (paper)`` in paper mode, as in the .md."""
+def table_html(table: pd.DataFrame, name: str, mode: str) -> str:
+    """One paper table in one metric mode; cells ``ours (paper)`` in paper mode, as in the .md.
+
+    The scale of the run is said once, above the tables (``rows_html``), not in each caption.
+    """
     rows = table[table["mode"] == mode]
-    head = "".join(f"<th>{m}</th>" for m in METRICS) + "<th>phrases</th>"
+    head = "".join(f"<th>{m}</th>" for m in METRICS) + "<th>phrases</th><th>trained</th>"
     body = []
     for _, r in rows.iterrows():
-        cells = [f"<td>{esc(cell)}</td>" for cell in row_cells(r, mode)]
-        body.append(f"<tr><td>{esc(r['model'])}</td>{''.join(cells)}<td>{r['n_phrases']}</td></tr>")
+        cells = "".join(f"<td>{esc(cell)}</td>" for cell in row_cells(r, mode))
+        trained = esc(r.get("trained", "–"))
+        body.append(
+            f"<tr><td>{esc(r['model'])}</td>{cells}<td>{r['n_phrases']}</td><td>{trained}</td></tr>"
+        )
     what = "ours (paper)" if mode == "paper" else "ours; no published counterpart"
     return (
         f'<table id="{name}-{mode}" class="{name}"><thead><tr><th>model</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody><caption>{esc(TITLES[name])}, <code>{mode}</code> mode, "
-        f"{what}. {esc(caption)}</caption></table>"
+        f"{what}.</caption></table>"
     )
+
+
+def rows_html(tables: dict[str, pd.DataFrame], caption: str) -> str:
+    """What the table rows are, said once at the top: trained models, untrained demos, data."""
+    trained: dict[str, str] = {}
+    for table in tables.values():
+        for _, r in table.iterrows():
+            trained.setdefault(str(r["model"]), str(r.get("trained", "–")))
+    shipped = [m for m, t in trained.items() if t.startswith("shipped")]
+    demos = [m for m, t in trained.items() if "demo" in t]
+    own = [m for m, t in trained.items() if t.startswith("this run") and "demo" not in t]
+    items = [
+        "<li><b>training data</b>: the real phrases of the training tensor, the reference.</li>"
+    ]
+    if shipped:
+        items.append(
+            "<li><b>Trained models</b> (shipped in <code>models/</code>, see its README): "
+            f"{esc(', '.join(shipped))}. The paper's networks at reduced width, trained on a "
+            "CPU: not the paper's models.</li>"
+        )
+    if own:
+        items.append(f"<li><b>Trained by this run</b>: {esc(', '.join(own))}.</li>")
+    if demos:
+        items.append(
+            "<li><b>Untrained demos</b> (trained by this run for a few iterations, the demo "
+            f"setting of <code>params.yaml</code>): {esc(', '.join(demos))}. They show that "
+            "every path works; their numbers are noise.</li>"
+        )
+    return f'<div id="rows"><p>{esc(caption)}</p><ul>{"".join(items)}</ul></div>'
 
 
 def modern_html(table: pd.DataFrame) -> str:
@@ -106,9 +141,9 @@ def page_html(
     modern: pd.DataFrame | None = None,
 ) -> str:
     """The whole page; ``modern``: the table of mode ``modern``, shown when it has rows."""
-    parts = ["<h2>Tables</h2>"]
+    parts = ["<h2>What the rows are</h2>", rows_html(tables, caption), "<h2>Tables</h2>"]
     for name, table in tables.items():
-        parts += [table_html(table, name, mode, caption) for mode in modes if mode in BAR_MODES]
+        parts += [table_html(table, name, mode) for mode in modes if mode in BAR_MODES]
     if modern is not None and len(modern):
         parts += [
             "<h2>Modern measures and distances to the training data</h2><p>Measures newer "

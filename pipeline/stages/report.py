@@ -107,14 +107,16 @@ def run(
     out_dir: Path,
 ) -> Path:
     """Write ``out_dir/index.html`` and its assets; ``dirs`` holds tables, samples, runs,
-    reference and logs folders. The folder is written whole (``atomic_dir``): a killed run
-    leaves the previous page or none."""
+    reference, logs and (shipped) models folders. The folder is written whole (``atomic_dir``):
+    a killed run leaves the previous page or none."""
     tables, caption = read_tables(dirs["tables"])
     modern = tables.pop("table_modern")
     with atomic_dir(out_dir) as page_dir:
         sets = sample_sets(params, tensor, dirs["samples"], page_dir)
         curve_dir = page_dir / "assets" / "curves"
-        pngs = curves.write_curves(dirs["runs"], dirs["reference"], curve_dir)
+        pngs = curves.write_curves(
+            dirs["runs"], dirs["reference"], curve_dir, dirs["models"] / "curves"
+        )
         facts = {
             "git commit": provenance.git_commit(params_path.resolve().parent),
             "params digest (sha256)": provenance.params_digest(params_path),
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         ("logs-dir", "the stages' log folder, for the provenance section"),
         ("tensor", "the training phrase file, whose phrases are rendered as reference"),
         ("filter-report", "the report.json of stage filter"),
+        ("models-dir", "the shipped models' folder (their curves are drawn)"),
         ("build-report", "the report.json of stage build_tensor"),
         ("out-dir", "where index.html and its assets go"),
     ):
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": args.runs_dir,
         "reference": args.reference_runs,
         "logs": args.logs_dir,
+        "models": args.models_dir,
     }
     reports = (args.filter_report, args.build_report)
     with exit_on(FileNotFoundError, ValueError):

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import matplotlib
@@ -50,14 +51,23 @@ MODERN_SHORT = {
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a paper table: our sample set and its key in paper_reference.csv."""
+    """One row of a paper table: our sample set and its key in paper_reference.csv.
+
+    ``model`` names the shipped model (a file under ``models/``) a row samples; the other rows
+    sample this run's own models, trained by stages ``pretrain`` and ``train``.
+    """
 
     label: str
     sample_set: str  # folder name under the evaluate outputs
     strategy: str
     discriminator: str
     binarization: str
+    model: str | None = None  # a shipped model's file under the models folder
 
+
+# The shipped models (models/README.md) and the sample sets drawn from them (dvc.yaml, vars).
+SHIPPED_STAGE_ONE = "pretrain_proposed_cpu.pt"
+SHIPPED_STAGE_TWO = "twostage_dbn_cpu.pt"
 
 TABLE1 = [
     Row("training data", "training_data", "training data", "-", "-"),
@@ -69,6 +79,30 @@ TABLE1 = [
     Row("joint (DBN)", "joint_dbn", "joint", "proposed D", "DBN"),
     Row("end-to-end (SBN)", "end2end_sbn", "end-to-end", "proposed D", "SBN"),
     Row("end-to-end (DBN)", "end2end_dbn", "end-to-end", "proposed D", "DBN"),
+    Row(
+        "pretrained (BS), CPU-scale",
+        "cpu_pretrain_proposed_bs",
+        "pretrained",
+        "proposed D",
+        "BS",
+        SHIPPED_STAGE_ONE,
+    ),
+    Row(
+        "pretrained (HT), CPU-scale",
+        "cpu_pretrain_proposed_ht",
+        "pretrained",
+        "proposed D",
+        "HT",
+        SHIPPED_STAGE_ONE,
+    ),
+    Row(
+        "proposed (DBN), CPU-scale",
+        "cpu_twostage_dbn",
+        "proposed (two-stage)",
+        "proposed D",
+        "DBN",
+        SHIPPED_STAGE_TWO,
+    ),
 ]
 TABLE2 = [
     Row("proposed (BS)", "pretrain_proposed_bs", "pretrained", "proposed D", "BS"),
@@ -170,10 +204,84 @@ def reference_row(reference: pd.DataFrame, row: Row) -> pd.Series:
     return match.iloc[0]
 
 
+DEMO_ITERATIONS = 100  # fewer: a run of the demo setting, untrained (params.yaml)
+
+
+def run_of(row: Row) -> str | None:
+    """The run of this DAG that ``row`` samples (``pretrain/<D>``, ``train/<experiment>``), or
+    None for the training data and a shipped model."""
+    if row.model is not None or row.sample_set == "training_data":
+        return None
+    if row.sample_set.startswith("pretrain_"):
+        return "pretrain/" + row.sample_set.split("_")[1]
+    return "train/" + row.sample_set
+
+
+def shipped_model(path: Path) -> dict:
+    """Width and iterations of a shipped model's checkpoint; a missing or damaged file is a
+    ``DataError`` naming it."""
+    from pipeline.training.checkpoint import CheckpointError, load_checkpoint  # torch: here only
+
+    try:
+        ckpt = load_checkpoint(path)
+    except (CheckpointError, FileNotFoundError) as error:
+        raise DataError(f"{path}: cannot read the shipped model ({error})") from None
+    return {
+        "width": float(ckpt["run"].get("width", 1.0)),
+        "iterations": int(ckpt["iteration"]),
+        "length": int(ckpt["run"]["n_iterations"]),
+    }
+
+
+def stopped_runs(runs_dir: Path, curves: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Why a run of ``curves`` stopped before its length (``summary.json``'s ``stopped_early``,
+    the time budget), by run; runs that completed are left out."""
+    out = {}
+    for run in curves:
+        path = runs_dir / run / "summary.json"
+        try:
+            reason = json.loads(path.read_text()).get("stopped_early")
+        except (OSError, ValueError, AttributeError):
+            continue  # a missing or odd summary: nothing to say
+        if reason:
+            out[run] = str(reason)
+    return out
+
+
+def trained(
+    row: Row,
+    curves: dict[str, pd.DataFrame],
+    shipped: dict[str, dict],
+    stopped: dict[str, str] | None = None,
+) -> str:
+    """How the row's model was trained: this run's iterations (an untrained demo below
+    ``DEMO_ITERATIONS``; ``stopped``: why a run ended early), or the shipped model's width and
+    iterations."""
+    if row.model is not None:
+        info = shipped[row.model]
+        width = Fraction(info["width"]).limit_denominator(64)
+        text = f"shipped CPU-scale model: width {width}, {info['iterations']:,} iterations"
+        if info["iterations"] < info["length"]:
+            text += f" (stopped by its time budget; {info['length']:,} planned)"
+        return text
+    run = run_of(row)
+    if run is None or run not in curves:
+        return "–"
+    n = int(curves[run]["iteration"].max()) + 1
+    text = f"this run: {n:,} iterations" + (" (demo, untrained)" if n < DEMO_ITERATIONS else "")
+    reason = (stopped or {}).get(run)
+    return text + (f" (stopped by {reason})" if reason else "")
+
+
 def build_table(
-    rows: list[Row], metrics: dict[str, dict], reference: pd.DataFrame, mode: str
+    rows: list[Row],
+    metrics: dict[str, dict],
+    reference: pd.DataFrame,
+    mode: str,
+    how_trained: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One table as a DataFrame: ours per metric and, in paper mode, the paper's beside it."""
+    """One table as a DataFrame: ours per metric and, in paper mode, the paper's beside it;
+    ``how_trained`` (by sample set) fills the ``trained`` column."""
     records = []
     for row in rows:
         block = metrics[row.sample_set].get(mode)
@@ -181,6 +289,7 @@ def build_table(
             raise DataError(f"metrics of {row.sample_set} have no {mode!r} mode")
         record: dict[str, object] = {"model": row.label, "mode": mode}
         record["n_phrases"] = block["n_phrases"]
+        record["trained"] = (how_trained or {}).get(row.sample_set, "–")
         paper = reference_row(reference, row)
         for short, key in METRICS.items():
             value = block["aggregate"][key]
@@ -197,9 +306,15 @@ def to_markdown(table: pd.DataFrame, title: str, mode: str, caption: str) -> str
         heading = f"### {title} — `paper` mode (the original code's metrics), ours (paper)"
     else:
         heading = f"### {title} — `musical` mode (the metrics as the paper's text defines them)"
-    lines = [heading, "", "| model | QN | PP | TD | phrases |", "|---|---|---|---|---|"]
+    lines = [
+        heading,
+        "",
+        "| model | QN | PP | TD | phrases | trained |",
+        "|---|---|---|---|---|---|",
+    ]
     for _, r in table.iterrows():
-        lines.append(f"| {r['model']} | {' | '.join(row_cells(r, mode))} | {r['n_phrases']} |")
+        cells = " | ".join(row_cells(r, mode))
+        lines.append(f"| {r['model']} | {cells} | {r['n_phrases']} | {r['trained']} |")
     lines += ["", caption, ""]
     return "\n".join(lines)
 
@@ -341,18 +456,36 @@ def plot_curves(data: pd.DataFrame, run_name: str, out_png: Path) -> None:
 
 
 def run(
-    metrics_dir: Path, runs_dir: Path, reference_csv: Path, out_dir: Path, modes: list[str]
+    metrics_dir: Path,
+    runs_dir: Path,
+    reference_csv: Path,
+    out_dir: Path,
+    modes: list[str],
+    models_dir: Path = Path("models"),
 ) -> list[Path]:
-    """Write the tables (Markdown + CSV per table) and the curve plots; return what was written."""
+    """Write the tables (Markdown + CSV per table) and the curve plots; return what was written.
+
+    ``models_dir`` holds the shipped models whose rows the tables show (their width and
+    iterations go into the ``trained`` column).
+    """
     reference = read_reference(reference_csv)
     sets = {row.sample_set for row in TABLE1 + TABLE2}
     metrics = {name: read_metrics(metrics_dir, name) for name in sorted(sets)}
     curves = read_curves(runs_dir)
+    shipped = {
+        row.model: shipped_model(models_dir / row.model)
+        for row in TABLE1 + TABLE2
+        if row.model is not None
+    }
+    stopped = stopped_runs(runs_dir, curves)
+    how_trained = {
+        row.sample_set: trained(row, curves, shipped, stopped) for row in TABLE1 + TABLE2
+    }
     caption = scale_caption(curves, metrics)
     written = []
     bar_modes = [mode for mode in modes if mode in BAR_MODES]
     for name, rows in (("table1", TABLE1), ("table2", TABLE2)):
-        tables = [build_table(rows, metrics, reference, mode) for mode in bar_modes]
+        tables = [build_table(rows, metrics, reference, mode, how_trained) for mode in bar_modes]
         markdown = "\n".join(
             to_markdown(t, TITLES[name], mode, caption)
             for t, mode in zip(tables, bar_modes, strict=True)
@@ -395,11 +528,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out-dir", type=Path, required=True, help="where the tables and plots go; required"
     )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path("models"),
+        help="the shipped models whose rows the tables show (default: models)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log)
     params = load_or_exit(args.params)
     with exit_on(DataError, FileNotFoundError):
-        run(args.metrics_dir, args.runs_dir, args.reference, args.out_dir, params.metrics.modes)
+        run(
+            args.metrics_dir,
+            args.runs_dir,
+            args.reference,
+            args.out_dir,
+            params.metrics.modes,
+            args.models_dir,
+        )
 
 
 if __name__ == "__main__":

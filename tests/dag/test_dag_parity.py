@@ -18,7 +18,7 @@ def both(tmp_path_factory):
 def test_same_stage_instances(both):
     dvc, smk = both
     assert set(dvc) == set(smk)
-    # 4 data stages, 3 stage-one runs, 6 experiments, 12 sample sets, 13 evaluations, 1 tables,
+    # 4 data stages, 3 stage-one runs, 6 experiments, 15 sample sets, 16 evaluations, 1 tables,
     # 1 report
     assert len(dvc) == N_JOBS
     assert {"fetch", "report"} <= set(dvc)
@@ -84,6 +84,6 @@ def test_sample_sets_are_evaluated_against_the_training_features(both):
     assert features in training.outs and features not in training.deps
     assert "--reference-features" not in training.cmd
     others = [job for name, job in dvc.items() if name.startswith("evaluate@") and job != training]
-    assert len(others) == 12
+    assert len(others) == 15
     for job in others:
         assert features in job.deps and f"--reference-features {features}" in job.cmd

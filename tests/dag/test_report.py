@@ -19,8 +19,9 @@ from tests.dag.test_smoke import TINY
 pytestmark = pytest.mark.slow
 
 N_AUDIO = TINY["sample"]["n_audio"]  # audio files per set
-N_TABLE1, N_TABLE2 = 9, 6  # rows: Table 1 models, Table 2 models
-N_SETS = 13  # the training data and 12 sample sets
+N_TABLE1, N_TABLE2 = 12, 6  # rows: Table 1 models (3 of them shipped), Table 2 models
+N_SETS = 16  # the training data and 15 sample sets (3 of the shipped models)
+N_CURVES = 9 + 2  # this run's trainings, and the two shipped models' curves
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_page_in_headless_chromium(tiny_run, browser, tmp_path):
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     browser.save_screenshot(str(tmp_path / "report.png"))
     assert not errors, errors
-    assert len(images) == N_SETS + 9, images  # a grid per set, a curve plot per run
+    assert len(images) == N_SETS + N_CURVES, images  # a grid per set, a curve plot per run
     assert all(width > 0 for _, _, width in images), images
     assert len(media) == N_SETS * N_AUDIO
     assert all(duration > 0 and not code for _, duration, code in media), media
@@ -104,6 +105,15 @@ def test_page_shows_the_tables_numbers(tiny_run):
     for cell in training_row.strip("|").split("|")[1:4]:
         assert cell.strip() in html
     assert html.index('id="set-training_data"') < html.index('id="set-pretrain_proposed_bs"')
+
+
+def test_page_says_which_rows_are_demos_and_which_are_trained(tiny_run):
+    html = (tiny_run / "outputs/report/index.html").read_text()
+    rows = html[html.index('id="rows"') : html.index("<h2>Tables</h2>")]
+    assert "Untrained demos" in rows and "joint (DBN)" in rows  # this run's tiny trainings
+    assert "Trained models" in rows and "proposed (DBN), CPU-scale" in rows  # the shipped ones
+    assert "shipped CPU-scale model: width 1/4" in html  # the trained column of their rows
+    assert html.count("Scale of this run") == 1  # said once, not in every table's caption
 
 
 def test_snakemake_report_builds(tiny_run):

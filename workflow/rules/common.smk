@@ -68,6 +68,10 @@ EXPERIMENTS = DVC_VARS["experiments"]
 SAMPLE_SETS = DVC_VARS["sample_sets"]
 EVALUATE_SETS = DVC_VARS["evaluate_sets"]
 DISCRIMINATOR_RUNS = ["proposed", "ablated", "baseline"]
+# The shipped models the sample sets draw from (models/README.md).
+SHIPPED_MODELS = sorted(
+    {s["checkpoint"] for s in SAMPLE_SETS.values() if s["checkpoint"].startswith("models/")}
+)
 
 
 wildcard_constraints:

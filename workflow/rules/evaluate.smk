@@ -66,11 +66,14 @@ rule evaluate:
 
 rule tables:
     input:
-        code=code("stages/tables.py"),
+        code=code("stages/tables.py", "training"),
         reference=config["paths"]["paper_reference"],
         metrics=expand("outputs/evaluate/{s}/metrics.json", s=EVALUATE_SETS),
+        shipped=SHIPPED_MODELS,
         curves=expand("outputs/pretrain/{r}/monitor.csv", r=DISCRIMINATOR_RUNS)
         + expand("outputs/train/{e}/monitor.csv", e=EXPERIMENTS),
+        summaries=expand("outputs/pretrain/{r}/summary.json", r=DISCRIMINATOR_RUNS)
+        + expand("outputs/train/{e}/summary.json", e=EXPERIMENTS),
     output:
         "outputs/tables/table1.md",
         report(
@@ -99,5 +102,5 @@ rule tables:
     shell:
         "python -m pipeline.stages.tables --params {params.params_file}"
         " --metrics-dir outputs/evaluate --runs-dir outputs"
-        " --reference {input.reference} --out-dir outputs/tables"
+        " --reference {input.reference} --models-dir models --out-dir outputs/tables"
         " --log {log}"

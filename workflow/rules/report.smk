@@ -18,6 +18,7 @@ rule report:
         audio=expand("outputs/sample/{s}/audio", s=SAMPLE_SETS),
         curves=expand("outputs/pretrain/{r}/monitor.csv", r=DISCRIMINATOR_RUNS)
         + expand("outputs/train/{e}/monitor.csv", e=EXPERIMENTS),
+        shipped_curves="models/curves",
     output:
         report(
             directory("outputs/report"),
@@ -37,4 +38,4 @@ rule report:
         " --reference-runs {input.reference_runs} --logs-dir logs"
         " --tensor {input.tensor}"
         " --filter-report {input.filter_report} --build-report {input.build_report}"
-        " --out-dir outputs/report --log {log}"
+        " --models-dir models --out-dir outputs/report --log {log}"
