@@ -1,6 +1,7 @@
 # The experiment DAG for Snakemake: the same stages and the identical commands as dvc.yaml
 # (tests/dag/test_dag_parity.py checks it). Run: snakemake --cores 2
-# After a Snakemake run, `dvc commit -f` records it for DVC (DESIGN.md convention 6).
+# After a Snakemake run, `dvc commit -f` records it for DVC; only one orchestrator runs in a
+# checkout at a time (docs/running.md).
 
 
 include: "workflow/rules/validate.smk"

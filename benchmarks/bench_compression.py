@@ -1,4 +1,4 @@
-"""Benchmark: HDF5 chunk compression for the phrase file (issue 8, section 4).
+"""Benchmark: HDF5 chunk compression for the phrase file.
 
 For each candidate filter, on real phrases: stored size, encode speed (what a build_tensor worker
 does per phrase), write speed of the single writer (copying encoded chunks), and read speed

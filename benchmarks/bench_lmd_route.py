@@ -1,4 +1,4 @@
-"""How long the Lakh MIDI route's conversion takes (issue 26, section 1; docs/fetch.md).
+"""How long the Lakh MIDI route's conversion takes (docs/fetch.md).
 
     python benchmarks/bench_lmd_route.py [--pairs ../shared/data/lmd_to_lpd] [--workers 0]
 

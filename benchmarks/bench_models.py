@@ -4,10 +4,10 @@
 
 Steps timed (forward + backward, phrases per second at ``--batch``):
 
-* ``critic``: one stage-one critic step (spec 3.1): D on a real batch and on a fake batch, the
-  gradient penalty on their interpolation (double backward), the WGAN-GP loss, backward into D.
-  The fake batch is G's output computed beforehand, as the same z and G serve every critic step of
-  an iteration (spec 7.3).
+* ``critic``: one stage-one critic step (docs/model.md, section 4.1): D on a real batch and on a
+  fake batch, the gradient penalty on their interpolation (double backward), the WGAN-GP loss,
+  backward into D. The fake batch is G's output computed beforehand, as the same z and G serve
+  every critic step of an iteration (docs/model.md, section 4.3).
 * ``generator``: one stage-one generator step: G(z), D, loss -mean D(fake), backward into G and D.
 * ``g_forward``: G(z) without autograd (the fake batch of the critic steps).
 * ``refiner`` (with ``--refiner``, always on a GPU): one stage-two refiner step at the same batch:
@@ -41,7 +41,7 @@ Step = Callable[[], None]
 
 
 def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP term of spec 3.1: mean (||dD/dx_int|| - 1)^2 on interpolations."""
+    """WGAN-GP term of docs/model.md, section 4.1: mean (||dD/dx_int|| - 1)^2 on interpolations."""
     eps = torch.rand(real.shape[0], 1, 1, 1, 1, device=real.device)
     # clone(): a non-leaf input, which FlopCounterMode's module tracker needs under autograd.grad
     x_int = (eps * real + (1 - eps) * fake).requires_grad_(True).clone()

@@ -1,4 +1,6 @@
-"""The refiner R (paper 3.3, spec 2.3) with its weights in the two memory layouts PyTorch offers.
+"""The refiner R with its weights in the two memory layouts PyTorch offers.
+
+R: paper section 3.3, docs/model.md, section 2.4.
 
     python benchmarks/bench_refiner.py [--batch 4] [--reps 3] [--device auto|cpu|cuda]
 

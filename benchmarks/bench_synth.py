@@ -1,10 +1,10 @@
 """Compare the two pip-installable SoundFont synthesizers on the phrases this project renders.
 
-Candidates (issue 9): ``symusic`` (its Synthesizer) and ``tinysoundfont``, both with pretty_midi's
-``TimGM6mb.sf2``. Prints, per phrase kind, the render time and the level (peak, RMS) of the
-result. ``tinysoundfont`` is rendered by events here (it has no score renderer we use); install
-it with ``pip install --no-deps tinysoundfont`` for this script only: its ``pyaudio`` dependency
-needs the PortAudio system library to build, which rules it out as a pipeline dependency.
+Candidates (docs/listening.md): ``symusic`` (its Synthesizer) and ``tinysoundfont``, both with
+pretty_midi's ``TimGM6mb.sf2``. Prints, per phrase kind, the render time and the level (peak, RMS)
+of the result. ``tinysoundfont`` is rendered by events here (it has no score renderer we use);
+install it with ``pip install --no-deps tinysoundfont`` for this script only: its ``pyaudio``
+dependency needs the PortAudio system library to build, which rules it out as a pipeline dependency.
 
 Run: python benchmarks/bench_synth.py [outputs/build_tensor/phrases.h5]
 """

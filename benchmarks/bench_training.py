@@ -19,7 +19,7 @@ apart from the steady state; iterations per second and seconds per critic / gene
 FLOPs of one iteration (``torch.utils.flop_counter.FlopCounterMode`` over one eager iteration at
 batch 2, scaled linearly to the batch: convolutions and matmuls, forward, backward and the
 gradient penalty's double backward) and the floor they imply at an assumed peak FLOP/s (stated);
-for stage one, the projected wall time of the paper's 8,580 iterations (spec 3.3).
+for stage one, the projected wall time of the paper's 8,580 iterations (docs/model.md, section 4.5).
 
 The paper's batches are timed directly on every device (about a minute per stage-one iteration on
 a two-core CPU; keep ``--iterations 1`` there). ``--batch-scale`` times smaller batches and

@@ -33,7 +33,7 @@ class ConfigError(ValueError):
 TRACK_SETS = ("bmusegan8", "lpd5", "lpd17")
 DISCRIMINATORS = ("proposed", "ablated", "baseline", "proposed_small")
 GENERATORS = ("proposed", "proposed_small")
-# Stage-two and end-to-end experiments, named as in DESIGN.md.
+# Stage-two and end-to-end experiments, named as in docs/model.md, section 4.4.
 EXPERIMENTS = (
     "twostage_dbn",
     "twostage_sbn",
@@ -68,13 +68,13 @@ class Paths:
     cleansed_ids: str  # cleansed_ids.txt: "md5    MSD id" per line
     lastfm_dir: str  # folder of id_list_<tag>.txt (LPD's Last.fm label lists)
     midi_dir: str  # a folder of MIDI files, used when filter.source is "midi"
-    paper_reference: str  # spec/paper_reference.csv: the paper's table values
-    reference_runs: str  # spec/reference_runs/training_progress: the original runs' curves
+    paper_reference: str  # data/reference/paper_reference.csv: the paper's table values
+    reference_runs: str  # data/reference/training_progress: the original runs' curves
 
 
 @dataclass(frozen=True)
 class Fetch:
-    """Stage ``fetch``: where the inputs listed in ``data/sources.yaml`` come from (issue 18).
+    """Stage ``fetch``: where the inputs listed in ``data/sources.yaml`` come from (docs/fetch.md).
 
     Sources are tried in order: the local folder, then each mirror, then the official URLs.
     """
@@ -141,7 +141,7 @@ class BuildTensor:
 
 @dataclass(frozen=True)
 class Model:
-    """Network options shared by every experiment (spec section 2)."""
+    """Network options shared by every experiment (docs/model.md, section 2)."""
 
     z_dim: int
     width: float  # every hidden channel count times this; 1.0 = the paper's networks
@@ -155,7 +155,7 @@ class Model:
 
 @dataclass(frozen=True)
 class Optim:
-    """WGAN-GP and Adam settings shared by all training stages (spec 3.1, 3.2)."""
+    """WGAN-GP and Adam settings shared by all training stages (docs/model.md, sections 4.1-4.3)."""
 
     lr: float
     beta1: float
@@ -194,7 +194,7 @@ class Optim:
 
 @dataclass(frozen=True)
 class Pretrain:
-    """Stage ``pretrain``: stage-one G + D, one run per discriminator (spec 3.3).
+    """Stage ``pretrain``: stage-one G + D, one run per discriminator (docs/model.md, section 4.4).
 
     The runs themselves (proposed, ablated, baseline) are the stage's instances in ``dvc.yaml``.
     """
@@ -213,7 +213,7 @@ class Pretrain:
 
 @dataclass(frozen=True)
 class Train:
-    """Stage ``train``: two-stage, joint and end-to-end models (spec 3.3).
+    """Stage ``train``: two-stage, joint and end-to-end models (docs/model.md, section 4.4).
 
     The experiments themselves are the stage's instances in ``dvc.yaml`` (vars ``experiments``).
     """
@@ -232,7 +232,10 @@ class Train:
 
 @dataclass(frozen=True)
 class Sample:
-    """Stage ``sample``: phrases drawn from each trained model with a seeded z (spec 4.1)."""
+    """Stage ``sample``: phrases drawn from each trained model with a seeded z.
+
+    See docs/model.md, section 5.1.
+    """
 
     seed: int
     n_phrases_pretrain: int  # paper: 1,600
@@ -255,7 +258,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class MetricMode:
-    """Thresholds and chroma of one metric mode (spec section 4)."""
+    """Thresholds and chroma of one metric mode (docs/model.md, section 5.7)."""
 
     qualified_min_steps: int  # QN: a note is qualified if it lasts at least this many steps
     polyphonic_min_pitches: int  # PP: a step is polyphonic with at least this many pitches
@@ -292,7 +295,10 @@ METRIC_MODES = ("paper", "musical", "modern")
 
 @dataclass(frozen=True)
 class Metrics:
-    """Metric options of stage ``evaluate`` (spec section 4; mode ``modern``: docs/metrics.md)."""
+    """Metric options of stage ``evaluate``.
+
+    See docs/model.md, section 5; mode ``modern``: docs/metrics.md.
+    """
 
     modes: list[str]
     paper: MetricMode
@@ -323,7 +329,7 @@ class Metrics:
 
 @dataclass(frozen=True)
 class Conditional:
-    """Track-conditional runs (issue 21; ours, not the paper's), off by default.
+    """Track-conditional runs (docs/accompany.md; ours, not the paper's), off by default.
 
     ``track`` is the given track's name; the DAG trains the conditional stage one listed in
     ``pretrain`` and the conditional stage-two runs listed in ``experiments``, sampled with the

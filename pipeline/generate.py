@@ -41,7 +41,8 @@ from pipeline.training.runner import pick_device
 
 log = logging.getLogger(__name__)
 
-RESOLUTION = 24  # time steps per beat of every model phrase (96 per 4/4 bar, spec 2)
+# Time steps per beat of every model phrase (96 per 4/4 bar; docs/model.md, section 1.2).
+RESOLUTION = 24
 
 
 def track_info(names: list[str], checkpoint: Path) -> TrackInfo:

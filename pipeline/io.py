@@ -1,6 +1,6 @@
 """Small file helpers shared by every stage: atomic writes and JSON.
 
-DESIGN.md convention 4: an output is written to a temporary file in the same folder and renamed
+The rule for every output: it is written to a temporary file in the same folder and renamed
 into place, so a killed stage never leaves a half-written file that looks complete. A folder
 output (MIDI files, audio, curve plots, the results page) is written the same way, as a whole.
 """

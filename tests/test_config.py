@@ -116,8 +116,8 @@ def test_stage_exits_with_the_message(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-# The keys where the demo default departs from the paper, and the paper's values (spec 3.2, 3.3,
-# 4.1, 7.13). configs/paper.yaml is an overlay of exactly these keys.
+# The keys where the demo default departs from the paper, and the paper's values
+# (docs/model.md, sections 4.3, 4.5, 5.1). configs/paper.yaml is an overlay of exactly these keys.
 PAPER_VALUES = {
     ("optim", "n_critic_burst"): 100,
     ("optim", "burst_first_iterations"): 25,
@@ -242,10 +242,11 @@ def test_overlays_merge_deeply_and_replace_lists(tmp_path):
 DEFAULT_TENSOR_PHRASES = 9876
 
 
-def test_paper_lengths_are_whole_epochs_with_the_evaluated_slopes_of_spec_7_14():
+def test_paper_lengths_are_whole_epochs_with_the_original_evaluated_slopes():
     """The original evaluated its last end-of-epoch checkpoint, saved before the anneal, so an
     evaluated model holds slope 1.1 ** (epochs - 1): 1.1^6-1.1^7 after stage two, 1.1^8 after
-    end-to-end (spec 7.14); stage one ran 20 epochs (spec 3.3)."""
+    end-to-end (docs/model.md, section 3.3); stage one ran 20 epochs (docs/model.md, section
+    4.5)."""
     paper = load_params(REPO / "params.yaml", [PAPER])
 
     def epochs(n_iterations: int, batch: int) -> float:

@@ -1,9 +1,9 @@
 """MIDI files to LPD-style songs: the LPD-cleansed rules and LPD's own MIDI converter.
 
 The Lakh Pianoroll Dataset was made from Lakh MIDI with pypianoroll v0.3's
-``Multitrack.parse_pretty_midi`` (default arguments, on top of pretty_midi; spec 1.1). This module
-re-implements that conversion (our own code, written from a reading of it) so that a MIDI file
-becomes exactly the piano-roll LPD holds for it, velocities included:
+``Multitrack.parse_pretty_midi`` (default arguments, on top of pretty_midi; docs/model.md,
+section 1.2). This module re-implements that conversion (our own code, written from a reading of
+it) so that a MIDI file becomes exactly the piano-roll LPD holds for it, velocities included:
 
 * Beats come from ``pretty_midi.get_beats(first_beat)``; the first beat is the time of the first
   time-signature event (``estimate_beat_start`` when there is none). A song has ``24 * n_beats``

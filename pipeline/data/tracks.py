@@ -3,7 +3,7 @@
 A track set maps every (is_drum, program) pair of a source track to one output track, or to none
 (the track is dropped). Three sets are known:
 
-``bmusegan8`` (paper section 4.1, spec 1.1)
+``bmusegan8`` (paper section 4.1, docs/model.md, section 1.3)
     Drums, Piano, Guitar, Bass, Ensemble, Reed, Synth Lead, Synth Pad. ``is_drum`` goes to Drums;
     otherwise the GM family ``program // 8`` picks the track (0 Piano, 3 Guitar, 4 Bass,
     6 Ensemble, 8 Reed, 10 Synth Lead, 11 Synth Pad); every other family is dropped.

@@ -1,4 +1,4 @@
-"""Phrases to audio, so a sample set can be judged by ear (issue 9).
+"""Phrases to audio, so a sample set can be judged by ear (docs/listening.md).
 
 A phrase (bars, steps, pitches, tracks) becomes notes: a run of consecutive active steps of one
 pitch in one track is one note, across bar lines, exactly as the MIDI export writes it. The notes

@@ -30,7 +30,7 @@ def write_midi(
     symusic writes the file: each run of active steps is one note, as pypianoroll would write
     it, but a dense phrase of an untrained model (about 10^5 notes) takes a fraction of a second
     instead of the ~45 s pypianoroll/pretty_midi needed on this machine (cProfile of the sample
-    stage, issue 9). Not importing pypianoroll also saves the sample stage ~2 s of start-up.
+    stage). Not importing pypianoroll also saves the sample stage ~2 s of start-up.
     """
     score = phrase_score(phrase.astype(bool), tracks, lowest_pitch, resolution, tempo, False)
     with atomic_path(Path(path)) as tmp:

@@ -1,4 +1,4 @@
-"""BinaryMuseGAN's evaluation metrics (paper section 4.2; spec section 4), in two modes.
+"""BinaryMuseGAN's evaluation metrics (paper section 4.2; docs/model.md, section 5), in two modes.
 
 Mode ``paper`` reproduces the original code exactly, quirks included: QN counts notes of at
 least 2 steps, PP steps with at least 2 pitches, and the "chroma" behind the in-scale rate, the
@@ -12,7 +12,8 @@ Modules:
 * :mod:`~pipeline.metrics.intra_track`, :mod:`~pipeline.metrics.tonal`,
   :mod:`~pipeline.metrics.chroma`: each metric as a pure, vectorised function (the definitions);
 * :mod:`~pipeline.metrics.engine`: all metrics of a batch of bars in one fast pass;
-* :mod:`~pipeline.metrics.aggregate`: per-track means and the table numbers (spec 4.3);
+* :mod:`~pipeline.metrics.aggregate`: per-track means and the table numbers (docs/model.md,
+  section 5.6);
 * :mod:`~pipeline.metrics.evaluator`: streaming evaluation of phrases, for stage ``evaluate``
   and for monitoring during training;
 * :mod:`~pipeline.metrics.loop_reference`: a per-bar loop implementation, the test oracle.

@@ -1,12 +1,12 @@
-"""From per-bar values to the paper's numbers (spec 4.3).
+"""From per-bar values to the paper's numbers (docs/model.md, section 5.6).
 
 The original code stores, per evaluated set, ``score_matrix_mean`` (7 metrics x 8 tracks: the
 mean of every per-bar metric over the bars where it is defined, i.e. the non-empty bars) and the
 Piano-Guitar tonal distance averaged over the bars where it is defined. A table value is the
 unweighted ``nanmean`` over tracks of one row of ``score_matrix_mean``: tracks that never play are
 NaN and skipped, and the mean is not weighted by bar counts. Which tracks a metric applies to is
-``metric_map`` (spec 4.2): EB and pitches used all tracks; QN, PP, in-scale rate and chroma used
-the non-drum tracks; DP only drums.
+``metric_map`` (docs/model.md, section 5.2): EB and pitches used all tracks; QN, PP, in-scale rate
+and chroma used the non-drum tracks; DP only drums.
 
 Streaming: :class:`Accumulator` keeps per-track sums and counts, so the means over a file read in
 chunks equal those over the whole file at once.

@@ -1,6 +1,6 @@
 """The 12-bin "chroma" behind the in-scale rate, the chroma-used count and the tonal distance.
 
-Two kinds (spec 4.2, item 5):
+Two kinds (docs/model.md, section 5.4):
 
 ``band8`` (mode ``paper``)
     What the original code computes (bmusegan ``musegan/utils/metrics.py`` ``to_chroma``): the

@@ -1,10 +1,11 @@
-"""Condition-following of a track-conditional model (issue 21; ours, not a metric of the paper).
+"""Condition-following of a track-conditional model (ours, not a metric of the paper).
 
 How closely a generated track follows the given one harmonically: the tonal distance (paper 4.2
 "TD", :func:`pipeline.metrics.tonal.tonal_distance`) between the given track and each generated
 pitched track, per bar, always in ``musical`` mode (true pitch-class chroma): on 250 real LPD
 songs, real Piano/Guitar bar pairs rank above shuffled pairs with AUC 0.91 in that mode and 0.61
-with the original's 8-semitone bands (issue 21), so only ``musical`` separates following from not.
+with the original's 8-semitone bands (docs/accompany.md), so only ``musical`` separates following
+from not.
 
 Lower is closer. Two references frame a model's value, both from the training data:
 
@@ -13,8 +14,8 @@ Lower is closer. Two references frame a model's value, both from the training da
   phrase of the same chunk (a seeded derangement), i.e. pairs that share no song by design only
   as far as a chunk's phrases come from different songs (6 consecutive phrases per song).
 
-A bar counts when TD is defined (both tracks sound in every beat, spec 4.2); drum tracks are
-skipped (their pitches are not pitch classes).
+A bar counts when TD is defined (both tracks sound in every beat, docs/model.md, section 5.5);
+drum tracks are skipped (their pitches are not pitch classes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seven per-bar, per-track metrics of BinaryMuseGAN (paper section 4.2; spec 4.2).
+"""The seven per-bar, per-track metrics of BinaryMuseGAN (paper 4.2; docs/model.md, section 5.3).
 
 Every function takes a batch of single-track bars, ``pianoroll`` of shape
 ``(..., n_steps, n_pitches)`` (any leading axes: bars, tracks), and returns one float per bar,
@@ -7,7 +7,7 @@ axes; none loops over bars.
 
 Edge case shared by all but the empty-bar rate: **an empty bar gives NaN**, because the original
 code leaves every other metric undefined for an empty bar, so the per-track averages run over
-non-empty bars only (spec 4.2, 4.3).
+non-empty bars only (docs/model.md, sections 5.2, 5.6).
 
 The two metric modes differ only in the arguments: mode ``paper`` (the original code) uses
 ``min_steps=2``, ``min_pitches=2`` and ``chroma="band8"``; mode ``musical`` (the paper's text) uses
@@ -47,7 +47,7 @@ def _is_empty(x: NDArray[np.bool_]) -> NDArray[np.bool_]:
 
 
 def empty_bar(pianoroll: ArrayLike) -> NDArray[np.float64]:
-    """Empty-bar indicator, EB (paper 4.2 "EB: ratio of empty bars"; spec 4.2 item 1).
+    """Empty-bar indicator, EB (paper 4.2 "EB: ratio of empty bars"; docs/model.md, section 5.3).
 
     Parameters
     ----------
@@ -63,7 +63,7 @@ def empty_bar(pianoroll: ArrayLike) -> NDArray[np.float64]:
 
 
 def n_pitches_used(pianoroll: ArrayLike) -> NDArray[np.float64]:
-    """Number of pitches used, UP (spec 4.2 item 2; original ``get_num_pitch_used``).
+    """Number of pitches used, UP (docs/model.md, section 5.3; original ``get_num_pitch_used``).
 
     The number of pitch rows active at least once in the bar: pitches, not pitch classes.
 
@@ -80,7 +80,8 @@ def note_onsets(pianoroll: ArrayLike) -> NDArray[np.bool_]:
     """Where notes start: an active cell whose predecessor in the same bar is silent.
 
     A note is a maximal run of consecutive active steps of one pitch *within the bar* (a note
-    that crosses a bar line counts once in each bar, spec 4.1). Shape as the input.
+    that crosses a bar line counts once in each bar, docs/model.md, section 5.1). Shape as the
+    input.
     """
     x = _active(pianoroll)
     onset = x.copy()
@@ -89,7 +90,7 @@ def note_onsets(pianoroll: ArrayLike) -> NDArray[np.bool_]:
 
 
 def qualified_note_rate(pianoroll: ArrayLike, min_steps: int = 2) -> NDArray[np.float64]:
-    """Qualified-note rate, QN (paper 4.2; spec 4.2 item 3; original ``get_qualified_note_rate``).
+    """Qualified-note rate, QN (paper 4.2; docs/model.md, section 5.3; ``get_qualified_note_rate``).
 
     QN = (number of notes lasting at least ``min_steps`` steps) / (number of notes). A note is a
     run of consecutive active steps of one pitch within the bar; its length is its number of steps.
@@ -120,7 +121,7 @@ def qualified_note_rate(pianoroll: ArrayLike, min_steps: int = 2) -> NDArray[np.
 
 
 def polyphonicity(pianoroll: ArrayLike, min_pitches: int = 2) -> NDArray[np.float64]:
-    """Polyphonicity, PP (paper 4.2; spec 4.2 item 4; original ``get_polyphonic_ratio``).
+    """Polyphonicity, PP (paper 4.2; docs/model.md, section 5.3; original ``get_polyphonic_ratio``).
 
     PP = (number of steps where at least ``min_pitches`` pitches are active) / n_steps. Silent
     steps count in the denominator.
@@ -152,7 +153,7 @@ def in_scale_rate(
     chroma: ChromaKind = "band8",
     lowest_pitch: int = 24,
 ) -> NDArray[np.float64]:
-    """In-scale rate, IS (spec 4.2 item 6; original ``get_in_scale``).
+    """In-scale rate, IS (docs/model.md, section 5.3; original ``get_in_scale``).
 
     The chroma of the bar (active cells summed over time into 12 bins) is split by ``scale_mask``;
     IS = mass in the scale's bins / total mass. The key is fixed (no transposition).
@@ -183,7 +184,7 @@ def in_scale_rate(
 def n_chroma_used(
     pianoroll: ArrayLike, chroma: ChromaKind = "band8", lowest_pitch: int = 24
 ) -> NDArray[np.float64]:
-    """Number of chroma bins used, NCU (spec 4.2 item 7).
+    """Number of chroma bins used, NCU (docs/model.md, section 5.3).
 
     The number of the 12 chroma bins active at least once in the bar. With ``chroma="band8"``
     (mode ``paper``) these are the original's 8-semitone bands (at most 11 can be used);
@@ -214,7 +215,7 @@ def drum_pattern_rate(
     drum_filter: Sequence[float] = DEFAULT_DRUM_FILTER,
     semantics: DrumSemantics = "onset",
 ) -> NDArray[np.float64]:
-    """Drum-in-pattern rate, DP (spec 4.2 item 8; original ``get_drum_pattern``).
+    """Drum-in-pattern rate, DP (docs/model.md, section 5.3; original ``get_drum_pattern``).
 
     Per step, count the drum hits (see ``semantics``); the filter ``[1, .1, 0, 0, 0, .1]`` tiled
     over the bar marks the 16th-note grid at 24 steps per beat with a 0.1 weight one step off.

@@ -18,7 +18,7 @@ their cells (the data: 0.2% to 2.6%).
 The measures:
 
 * ``empty_bar_rate``, ``qualified_note_rate``, ``polyphonicity``, ``tonal_distance``: the paper's
-  aggregate metrics in mode ``paper`` (spec section 4; :mod:`pipeline.metrics.evaluator`);
+  aggregate metrics in mode ``paper`` (docs/model.md, section 5; :mod:`pipeline.metrics.evaluator`);
 * ``density``: the fraction of active cells per track, and ``density_error``, the mean over tracks
   of ``|ln(density / data density)|``, a silent track counting as a thousand times too sparse;
 * ``overlap_area``: the Yang & Lerch overlapped area against a second, disjoint set of training

@@ -1,10 +1,10 @@
 """A straightforward per-bar, per-track loop implementation of every metric: the test oracle.
 
-It follows the original evaluation step by step (spec 4.2): for each bar and each track, skip
-the other metrics if the bar is empty, otherwise compute each metric on that one (steps, pitches)
-slice; the tonal distance is computed for every bar. It is deliberately simple and slow (about
-the original's speed, ~100 phrases/s); :mod:`pipeline.metrics.engine` must agree with it, and the
-benchmark (``benchmarks/bench_metrics.py``) compares the two.
+It follows the original evaluation step by step (docs/model.md, section 5.2): for each bar and
+each track, skip the other metrics if the bar is empty, otherwise compute each metric on that one
+(steps, pitches) slice; the tonal distance is computed for every bar. It is deliberately simple and
+slow (about the original's speed, ~100 phrases/s); :mod:`pipeline.metrics.engine` must agree with
+it, and the benchmark (``benchmarks/bench_metrics.py``) compares the two.
 """
 
 from __future__ import annotations

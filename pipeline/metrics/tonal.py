@@ -1,4 +1,4 @@
-"""Tonal distance of two tracks (paper 4.2 "TD"; spec 4.2 item 9; original ``get_harmonicity``).
+"""Tonal distance of two tracks (paper 4.2 "TD"; docs/model.md, section 5.5; ``get_harmonicity``).
 
 Harte, Sandler and Gasser (2006), "Detecting harmonic change in musical audio", project a
 normalised 12-bin chroma onto a 6-D tonal centroid: the circle of fifths, of minor thirds and of
@@ -52,7 +52,9 @@ def tonal_distance(
     chroma: ChromaKind = "band8",
     lowest_pitch: int = 24,
 ) -> NDArray[np.float64]:
-    """Tonal distance, TD, of two tracks per bar (default pair Piano, Guitar; spec 4.2 item 9).
+    """Tonal distance, TD, of two tracks per bar (default pair Piano, Guitar).
+
+    See docs/model.md, section 5.5.
 
     For each beat of ``resolution`` steps, each track's chroma is summed over the beat and
     L1-normalised, projected by :func:`tonal_matrix`, and the two 6-D centroids are compared by

@@ -1,4 +1,4 @@
-"""The networks of BinaryMuseGAN (paper section 3; spec section 2).
+"""The networks of BinaryMuseGAN (paper section 3; docs/model.md, section 2).
 
 Every public network takes and returns the dataset's channels-last layout
 ``(batch, bar=4, time=96, pitch=84, track)`` (or ``z`` of shape ``(batch, z_dim)``). See

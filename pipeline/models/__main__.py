@@ -2,8 +2,9 @@
 
 Options: ``--network G D R E`` (any subset; default all), ``--batch-norm affine|batch``,
 ``--width`` (``model.width``: every hidden channel count times this; default 1, the paper's),
-``--z-dim``, ``--n-tracks``. The last table compares each network's parameter count with the spec's
-(section 2) and the command exits with status 1 if a faithful-configuration count differs.
+``--z-dim``, ``--n-tracks``. The last table compares each network's parameter count with the one
+in docs/model.md (section 2.6) and the command exits with status 1 if a faithful-configuration
+count differs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pipeline.models.refiner import build_end2end_generator, build_refiner
 from pipeline.models.summary import count_parameters, format_table, layer_table
 from pipeline.stages.cli import count, positive_float
 
-# Parameter counts of the faithful configuration (z_dim 128, 8 tracks, affine BN), spec section 2.
+# Parameter counts of the faithful configuration (z_dim 128, 8 tracks, affine BN): docs/model.md,
+# section 2.6.
 SPEC_COUNTS = {
     "G proposed": 1_580_440,
     "G proposed_small": 1_348_760,
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.models",
         description="Print every network's layer table and compare the parameter counts with "
-        "the spec's (section 2); exit status 1 if a faithful-configuration count differs.",
+        "those of docs/model.md, section 2.6; exit status 1 if a faithful-configuration count "
+        "differs.",
     )
     parser.add_argument("--summary", action="store_true", help="print the layer tables")
     parser.add_argument(
@@ -82,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         help="affine = the original's never-normalising BN (faithful; default) | batch",
     )
     parser.add_argument(
-        "--z-dim", type=count, default=128, help="latent size (default: 128, the spec's)"
+        "--z-dim", type=count, default=128, help="latent size (default: 128, the paper's)"
     )
-    parser.add_argument("--n-tracks", type=count, default=8, help="tracks (default: 8, the spec's)")
+    parser.add_argument(
+        "--n-tracks", type=count, default=8, help="tracks (default: 8, the paper's)"
+    )
     parser.add_argument(
         "--width",
         type=positive_float,

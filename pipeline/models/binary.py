@@ -1,4 +1,4 @@
-"""Binary neurons and their gradient estimators (paper section 3.2; spec 2.4 and 8.5).
+"""Binary neurons and their gradient estimators (paper section 3.2; docs/model.md, section 3).
 
 Layout: elementwise, any shape. Both neurons first compute ``p = sigmoid(slope * h)``:
 
@@ -17,7 +17,7 @@ Backward, selected by ``estimator``:
 The forward value is exactly the hard 0/1 value: ``hard + (s - s.detach())`` adds an exact zero
 that carries the surrogate ``s``'s gradient. ``slope`` is a registered buffer (float32 scalar,
 1.0 at the start), so it is saved in ``state_dict`` and checkpoints; training multiplies it by 1.1
-after every epoch with ``anneal_slope`` (spec 2.4, "Slope annealing").
+after every epoch with ``anneal_slope`` (docs/model.md, section 3.3).
 
 Noise. An SBN draws ``u`` from the global generator of the device it runs on (``rand_like``), so
 CPU and GPU runs draw different noise. ``noise_on_cpu = True`` (set by ``use_cpu_noise``, from

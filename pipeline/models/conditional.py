@@ -1,17 +1,18 @@
-"""Track-conditional BinaryMuseGAN: write the other tracks for a given one (issue 21; ours).
+"""Track-conditional BinaryMuseGAN: write the other tracks for a given one (ours).
 
 Not a model of the BinaryMuseGAN paper. It follows the track-conditional scenario of MuseGAN
 (Dong et al., AAAI 2018, section "Track-conditional generation"), where an encoder of the given
-track feeds the generators, on the shared/private generator of BinaryMuseGAN (spec 2.1); the
-design and what is ours are in ``docs/accompany.md``.
+track feeds the generators, on the shared/private generator of BinaryMuseGAN (docs/model.md,
+section 2.2); the design and what is ours are in ``docs/accompany.md``.
 
 Layout: ``z`` is ``(B, z_dim)``; the condition is the given track's binary piano-roll
 ``(B, bar=4, time=96, pitch=84)`` as float {0, 1}; the output is ``(B, 4, 96, 84, T)``, channels
 last, with the condition inserted unchanged at track ``index`` and the ``T - 1`` generated tracks
 around it. Inside, tensors are channels first, ``(B, C, bar, time, pitch)``.
 
-* ``ConditionEncoder`` mirrors a private generator's pitch-time branch (spec 2.1) with strided
-  convolutions: ``(B, 1, 4, 96, 84) -> (B, 64, 4, 16, 7)``, the shared network's output scale.
+* ``ConditionEncoder`` mirrors a private generator's pitch-time branch (docs/model.md, section
+  2.2) with strided convolutions: ``(B, 1, 4, 96, 84) -> (B, 64, 4, 16, 7)``, the shared
+  network's output scale.
 * ``ConditionalGenerator``: ``G_s(z)`` and the encoding are concatenated on the channel axis and
   fused by a 1x1x1 transposed convolution (+ batch norm, ReLU) back to 64 channels; ``T - 1``
   private networks ``G_p^i`` (the paper's ``PrivateGenerator``) produce the other tracks.
@@ -56,7 +57,8 @@ class ConditionEncoder(nn.Module):
     """E: the given track (B, 4, 96, 84) -> features (B, 64, 4, 16, 7) (ours, see module doc).
 
     The reverse of a private generator's pitch-time branch: pitch 84 -> 7 (kernel and stride 12,
-    one octave), then time 96 -> 16 (kernel and stride 6), LeakyReLU(0.2) as in D (spec 2.2).
+    one octave), then time 96 -> 16 (kernel and stride 6), LeakyReLU(0.2) as in D (docs/model.md,
+    section 2.3).
     """
 
     def __init__(self, width: float = 1.0) -> None:
@@ -133,7 +135,10 @@ def build_conditional_generator(
     index: int,
     width: float = 1.0,
 ) -> ConditionalGenerator:
-    """The conditional G of ``preset`` (its G_s is the preset's, spec 2.1) at channel ``width``."""
+    """The conditional G of ``preset`` at channel ``width``.
+
+    Its G_s is the preset's (docs/model.md, section 2.2).
+    """
     if preset not in GENERATOR_PRESETS:
         raise ValueError(f"unknown generator preset {preset!r}; known: {sorted(GENERATOR_PRESETS)}")
     channels = GENERATOR_PRESETS[preset]

@@ -1,6 +1,6 @@
 """The discriminator (critic) D and its onset/offset and chroma features.
 
-Paper section 3.3 and Fig. 5; spec 2.2.
+Paper section 3.3 and Fig. 5; docs/model.md, section 2.3.
 
 Layout: input ``(B, bar=4, time=96, pitch=84, track)``, channels last like the dataset; output
 ``(B,)`` linear critic scores. Inside, tensors are channels first, ``(B, C, bar, time, pitch)``;
@@ -23,10 +23,10 @@ Adam step bitwise against slicing); only the memory traffic of a critic step dro
 With ``optim.grouped`` the T private networks run as one network of grouped convolutions
 (``grouped.private_discriminators``: the same function up to float rounding, for GPUs).
 
-Presets (spec 2.2): ``"proposed"`` (2,155,297 parameters), ``"ablated"`` (no D_o, no D_c;
-1,811,329), ``"baseline"`` (no private networks: the input reaching the shared network is every
-track twice, 16 channels [x0, x0, x1, x1, ...], a quirk of the original; 3,028,737) and
-``"proposed_small"`` (1,298,001).
+Presets (docs/model.md, section 2.3): ``"proposed"`` (2,155,297 parameters), ``"ablated"`` (no
+D_o, no D_c; 1,811,329), ``"baseline"`` (no private networks: the input reaching the shared
+network is every track twice, 16 channels [x0, x0, x1, x1, ...], a quirk of the original;
+3,028,737) and ``"proposed_small"`` (1,298,001).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def onset_offset(x: torch.Tensor) -> torch.Tensor:
     """Per-pitch onsets and offsets: (B, bar, time, pitch, T) -> the same shape.
 
     ``x[b, t] - x[b, t - 1]`` with ``x[b, -1] = 0``: the difference restarts at every bar; +1 marks
-    an onset and -1 an offset for binary input. The drum track (0) is passed through raw (spec 2.2).
+    an onset and -1 an offset for binary input. The drum track (0) is passed through raw
+    (docs/model.md, section 2.3).
     """
     before = torch.zeros_like(x[:, :, :1])  # (B, bar, 1, pitch, T): silence before each bar
     previous = torch.cat([before, x[:, :, :-1]], dim=2)  # (B, bar, time, pitch, T), shifted in bar
@@ -82,7 +83,7 @@ def beat_chroma_feature(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class DiscriminatorSize:
-    """Channel widths of a discriminator preset (spec 2.2)."""
+    """Channel widths of a discriminator preset (docs/model.md, section 2.3)."""
 
     private: tuple[int, int, int]  # first conv, second conv (both branches), merged
     shared: tuple[int, int]

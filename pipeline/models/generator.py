@@ -1,6 +1,6 @@
 """The generator G: a shared network G_s, then one private network G_p^i per track.
 
-Paper section 3.3 and Fig. 3; spec 2.1.
+Paper section 3.3 and Fig. 3; docs/model.md, section 2.2.
 
 Layout: input ``z`` is ``(B, z_dim)``; the output is ``(B, bar=4, time=96, pitch=84, track)``,
 channels last like the dataset, real-valued in (0, 1) (sigmoid). Inside, every tensor is channels
@@ -11,9 +11,9 @@ weights are separate from every other track's by construction (and named ``priva
 state dict). One module per track was measured faster on the CPU than one grouped convolution
 (``groups=8``) over all tracks, whose PyTorch CPU kernels are slow; see benchmarks/bench_models.py.
 
-Presets (spec 2.1): ``"proposed"`` (dense 1536, reshape to (3, 1, 1, 512); 1,580,440 parameters) and
-``"proposed_small"`` (dense 768, reshape to (3, 1, 1, 256); 1,348,760), the generator of the
-end-to-end models.
+Presets (docs/model.md, section 2.2): ``"proposed"`` (dense 1536, reshape to (3, 1, 1, 512);
+1,580,440 parameters) and ``"proposed_small"`` (dense 768, reshape to (3, 1, 1, 256); 1,348,760),
+the generator of the end-to-end models.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ GENERATOR_PRESETS = {"proposed": 512, "proposed_small": 256}  # channels after t
 def shared_generator(
     z_dim: int, channels: int, norm: BatchNormKind, width: float = 1.0
 ) -> nn.Sequential:
-    """G_s: z (B, z_dim) -> (B, 64, 4, 16, 7) (spec 2.1, "Shared G_s").
+    """G_s: z (B, z_dim) -> (B, 64, 4, 16, 7) (docs/model.md, section 2.2, the G_s table).
 
     Channel counts in the comments are width 1; ``width`` scales each (``layers.scaled``).
     """
@@ -121,7 +121,10 @@ def build_generator(
     n_tracks: int = 8,
     width: float = 1.0,
 ) -> Generator:
-    """G of preset ``"proposed"`` or ``"proposed_small"`` (spec 2.1) at channel ``width``."""
+    """G of preset ``"proposed"`` or ``"proposed_small"`` at channel ``width``.
+
+    See docs/model.md, section 2.2.
+    """
     if preset not in GENERATOR_PRESETS:
         raise ValueError(f"unknown generator preset {preset!r}; known: {sorted(GENERATOR_PRESETS)}")
     return Generator(z_dim, GENERATOR_PRESETS[preset], batch_norm, n_tracks, width)

@@ -1,8 +1,9 @@
-"""Per-track private networks evaluated as one grouped network (``optim.grouped``, issue 19).
+"""Per-track private networks evaluated as one grouped network (``optim.grouped``).
 
-D and R give every track a private network of the same shape (paper 3.3, Fig. 5 and 6; spec 2.2,
-2.3). Evaluated one track at a time, a critic step launches each private layer T times, which on a
-GPU at batch 16-32 costs more in launches than in arithmetic. Here the T networks run as one:
+D and R give every track a private network of the same shape (paper 3.3, Fig. 5 and 6;
+docs/model.md, sections 2.3, 2.4). Evaluated one track at a time, a critic step launches each
+private layer T times, which on a GPU at batch 16-32 costs more in launches than in arithmetic
+(docs/gpu_speed.md). Here the T networks run as one:
 every private convolution becomes one ``conv3d`` with ``groups=T`` whose weight is the T tracks'
 weights concatenated on the output axis, so group ``i`` is exactly track ``i``'s convolution on
 track ``i``'s channel block. Channels stay track-major (track 0's channels first), which is the

@@ -1,4 +1,4 @@
-"""Layer helpers shared by every network: the original's conventions (spec section 2.0).
+"""Layer helpers shared by every network: the original's conventions (docs/model.md, section 2.1).
 
 Layout. The public boundary of every network is the dataset's channels-last layout
 ``(batch, bar, time, pitch, track)``; inside, Conv3d wants channels first,
@@ -69,7 +69,8 @@ class AffineBatchNorm(nn.Module):
     """The original's batch norm, which never normalises: ``x * gamma / sqrt(1 + 1e-3) + beta``.
 
     A learned per-channel scale ``weight`` (gamma, init 1) and shift ``bias`` (beta, init 0) on
-    axis 1, the channel axis of both ``(B, C)`` and ``(B, C, bar, time, pitch)``. Spec 2.0 and 7.1.
+    axis 1, the channel axis of both ``(B, C)`` and ``(B, C, bar, time, pitch)``. See
+    docs/model.md, section 2.1.
     """
 
     def __init__(self, num_features: int) -> None:
@@ -170,22 +171,25 @@ def lrelu() -> nn.LeakyReLU:
 def conv_lrelu(
     c_in: int, c_out: int, kernel: Kernel, stride: Kernel | None = None
 ) -> nn.Sequential:
-    """Discriminator layer: valid conv, LeakyReLU(0.2), no normalisation (spec 2.2)."""
+    """Discriminator layer: valid conv, LeakyReLU(0.2), no normalisation.
+
+    See docs/model.md, section 2.3.
+    """
     return nn.Sequential(conv(c_in, c_out, kernel, stride), lrelu())
 
 
 def tconv_bn_relu(
     c_in: int, c_out: int, kernel: Kernel, stride: Kernel | None, norm: BatchNormKind
 ) -> nn.Sequential:
-    """Generator layer: valid transposed conv, batch norm, ReLU (spec 2.1)."""
+    """Generator layer: valid transposed conv, batch norm, ReLU (docs/model.md, section 2.2)."""
     return nn.Sequential(tconv(c_in, c_out, kernel, stride), batch_norm(norm, c_out), nn.ReLU())
 
 
 class BarsFromDense(nn.Module):
-    """Reshape a dense output to bars exactly as TF's channels-last reshape does (spec 2.1 row 1).
+    """Reshape a dense output to bars exactly as TF's channels-last reshape does.
 
     TF reshapes ``(B, n_bars * C)`` to ``(B, n_bars, 1, 1, C)`` row-major: feature ``bar * C + c``
-    goes to bar ``bar``, channel ``c`` (bar-major, then channel).
+    goes to bar ``bar``, channel ``c`` (bar-major, then channel; docs/model.md, section 2.2).
     """
 
     def __init__(self, n_bars: int) -> None:

@@ -1,4 +1,6 @@
-"""The refiner R and the end-to-end generator (paper 3.3-3.4, Fig. 6; spec 2.3 and 2.4).
+"""The refiner R and the end-to-end generator (paper 3.3-3.4, Fig. 6).
+
+See docs/model.md, sections 2.4 (R), 2.5 (the end-to-end generator) and 3 (binary neurons).
 
 Layout: input and output ``(B, bar=4, time=96, pitch=84, track)``, channels last like the dataset.
 The input is G's sigmoid output in (0, 1); the output is binary, {0, 1}, and differentiable through
@@ -18,7 +20,7 @@ With ``optim.grouped`` the T refiners run as one network of grouped convolutions
 (``grouped.private_refiners``: the same function up to float rounding, for GPUs).
 
 Because the residual branches start near zero and G's output is positive, a fresh DBN refiner
-outputs almost all ones (spec 2.3, "Consequence").
+outputs almost all ones (docs/model.md, section 2.4).
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ class Refiner(nn.Module):
 class End2EndGenerator(nn.Module):
     """G ``proposed_small`` followed by R: z (B, z_dim) -> (B, 4, 96, 84, T) in {0, 1}.
 
-    The original cannot build this model (spec 2.4 "Bug", 7.10); this is its evident intent, with
-    the refiner's pre-activation residual units.
+    The original cannot build this model (docs/model.md, section 2.5); this is its evident intent,
+    with the refiner's pre-activation residual units.
     """
 
     def __init__(self, generator: Generator, refiner: Refiner) -> None:
@@ -136,8 +138,8 @@ def build_refiner(
     n_tracks: int = 8,
     width: float = 1.0,
 ) -> Refiner:
-    """R with deterministic (``"dbn"``) or stochastic (``"sbn"``) binary neurons (spec 2.3),
-    its hidden channels times ``width`` (1 = the paper's)."""
+    """R with deterministic (``"dbn"``) or stochastic (``"sbn"``) binary neurons (docs/model.md,
+    section 2.4), its hidden channels times ``width`` (1 = the paper's)."""
     return Refiner(neuron, estimator, batch_norm, n_tracks, width)
 
 
@@ -149,7 +151,10 @@ def build_end2end_generator(
     n_tracks: int = 8,
     width: float = 1.0,
 ) -> End2EndGenerator:
-    """The end-to-end generator: G ``proposed_small`` then the refiners (spec 2.4, 7.10)."""
+    """The end-to-end generator: G ``proposed_small`` then the refiners.
+
+    See docs/model.md, section 2.5.
+    """
     generator = build_generator("proposed_small", z_dim, batch_norm, n_tracks, width)
     refiner = build_refiner(neuron, estimator, batch_norm, n_tracks, width)
     return End2EndGenerator(generator, refiner)

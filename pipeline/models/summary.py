@@ -1,8 +1,8 @@
 """Layer tables: every layer's output shape and parameter count, for the summary command and tests.
 
-Shapes are printed as the spec's tables write them, ``(bar, time, pitch, channels)`` without the
-batch axis (5-D tensors are channels first inside the networks and are reordered here only for
-display); 2-D outputs are ``(features,)``.
+Shapes are printed as the tables of docs/model.md write them, ``(bar, time, pitch, channels)``
+without the batch axis (5-D tensors are channels first inside the networks and are reordered here
+only for display); 2-D outputs are ``(features,)``.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def add_training_outputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--conditional",
         action="store_true",
-        help="a track-conditional run on conditional.track (issue 21, docs/accompany.md)",
+        help="a track-conditional run on conditional.track (docs/accompany.md)",
     )
 
 

@@ -16,8 +16,9 @@ per mode of ``metrics.modes``, keyed by mode::
      "musical": {...same shape...}}
 
 ``aggregate`` holds the paper's table numbers (QN = qualified_note_rate, PP = polyphonicity,
-TD = tonal_distance; spec 4.3). Undefined values (a metric that does not apply to a track, a track
-that never plays, no bar with a defined TD) are JSON ``null``. Written atomically.
+TD = tonal_distance; docs/model.md, section 5.6). Undefined values (a metric that does not apply
+to a track, a track that never plays, no bar with a defined TD) are JSON ``null``. Written
+atomically.
 
 Mode ``modern`` (when listed in ``metrics.modes``) adds a ``"modern"`` block: per-phrase measures
 and the Yang & Lerch distances to the training data (:mod:`pipeline.metrics.modern_eval`,

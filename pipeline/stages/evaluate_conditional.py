@@ -1,4 +1,4 @@
-"""Stage ``evaluate_conditional``: condition-following of a conditional sample set (issue 21).
+"""Stage ``evaluate_conditional``: condition-following of a sample set (docs/accompany.md).
 
     python -m pipeline.stages.evaluate_conditional --params params.yaml \\
         --phrases outputs/sample_conditional/twostage_dbn/phrases.h5 \\

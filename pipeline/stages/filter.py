@@ -1,4 +1,4 @@
-"""Stage ``filter``: which songs enter the training tensor (paper section 4.1, spec 1.1).
+"""Stage ``filter``: which songs enter the training tensor (paper 4.1, docs/model.md, section 1.1).
 
 Sources (``filter.source``):
 

@@ -1,5 +1,5 @@
 """Stage ``index_sources``: one small listing of the source folders, so that checking whether the
-data stages are up to date does not mean checking every song file (issue 8, section 4).
+data stages are up to date does not mean checking every song file.
 
 ``filter`` and ``build_tensor`` read ``paths.lpd_root`` and ``paths.midi_dir``. Listed as DVC
 dependencies, those folders cost a no-op ``dvc repro`` one check per file: 12 s for a tree the

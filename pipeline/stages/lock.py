@@ -3,7 +3,8 @@
 DVC locks its own runs (``.dvc/tmp/lock``) and Snakemake its own (``.snakemake/locks``), but
 neither sees the other: ``dvc repro`` and ``snakemake`` in one checkout would train the same model
 into the same files and snapshot folder at once, one deleting the snapshot the other resumes from,
-and each recording hashes of files the other then rewrites (DESIGN.md convention 6).
+and each recording hashes of files the other then rewrites. Hence the rule that only one
+orchestrator runs in a checkout at a time (docs/running.md).
 
 So every stage, before it reads or writes anything, claims the checkout (its working directory,
 the repository root under both tools) for the orchestrator that started it, found among its

@@ -1,4 +1,4 @@
-"""Stage ``pretrain``: stage-one training of G and one discriminator (spec 3.3).
+"""Stage ``pretrain``: stage-one training of G and one discriminator (docs/model.md, section 4.4).
 
     python -m pipeline.stages.pretrain --params params.yaml --discriminator proposed \\
         --tensor outputs/build_tensor/phrases.h5 --out-dir outputs/pretrain/proposed \\

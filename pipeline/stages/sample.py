@@ -1,4 +1,6 @@
-"""Stage ``sample``: draw phrases from a trained model (paper section 4.1; spec 3.3 and 4.1).
+"""Stage ``sample``: draw phrases from a trained model (paper section 4.1).
+
+See docs/model.md, sections 4.4 (the models) and 5.1 (the protocol).
 
 One run writes one *sample set*: ``phrases.h5`` (the phrase-file layout of
 ``pipeline.data.phrase_file``), ``grid.png`` (a piano-roll grid, one colour and row per track),

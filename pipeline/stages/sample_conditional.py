@@ -1,4 +1,4 @@
-"""Stage ``sample_conditional``: phrases of a track-conditional model (issue 21; ours).
+"""Stage ``sample_conditional``: phrases of a track-conditional model (docs/accompany.md; ours).
 
     python -m pipeline.stages.sample_conditional --params params.yaml \\
         --checkpoint outputs/train_conditional/twostage_dbn/checkpoint.pt \\

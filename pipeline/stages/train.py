@@ -1,4 +1,4 @@
-"""Stage ``train``: two-stage, joint and end-to-end BinaryMuseGAN models (spec 3.3).
+"""Stage ``train``: two-stage, joint and end-to-end models (docs/model.md, section 4.4).
 
     python -m pipeline.stages.train --params params.yaml --experiment twostage_dbn \\
         --tensor outputs/build_tensor/phrases.h5 \\

@@ -1,4 +1,4 @@
-"""GAN training: WGAN-GP loop, critic schedule, checkpoints, monitoring (spec section 3).
+"""GAN training: WGAN-GP loop, critic schedule, checkpoints, monitoring (docs/model.md, section 4).
 
 Modules:
 

@@ -167,7 +167,8 @@ class Sampler(nn.Module):
         self.z_dim: int = run["z_dim"]
         self.name: str = run["name"]
         self.track_names = list(track_names)
-        self.condition: int | None = run.get("condition_index")  # conditional runs (issue 21)
+        # track-conditional runs (docs/accompany.md)
+        self.condition: int | None = run.get("condition_index")
         self.condition_track: str | None = run.get("condition_track")
 
     @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Track-conditional runs (issue 21; ours): their run config and their networks.
+"""Track-conditional runs (docs/accompany.md; ours): their run config and their networks.
 
 A conditional run is a paper run (``pretrain_proposed``, ``twostage_<BN>``, ``joint_<BN>``) whose
 run config carries ``condition_track`` (a track name of the tensor) and ``condition_index``. Its

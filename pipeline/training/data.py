@@ -8,7 +8,7 @@ Every random quantity that defines *which* data an iteration sees is a pure func
 ``(seed, counter)``, drawn from its own seeded ``torch.Generator`` on the CPU:
 
 * the permutation of epoch ``e``: ``randperm(N)`` seeded by ``(seed, "epoch", e)``, reshaped to
-  ``(N // batch, batch)``; the remainder is dropped (spec 3.2);
+  ``(N // batch, batch)``; the remainder is dropped (docs/model.md, section 4.3);
 * the latent batch ``z`` of iteration ``i``: standard normal, seeded by ``(seed, "z", i)``;
 * the fixed monitoring batch: seeded by ``(seed, "monitor")``.
 

@@ -9,15 +9,17 @@ joint_<BN>         R(G(z))                                 G, R, D             G
 end2end_<BN>       R(G_small(z)) (one end-to-end net)      G_small, R, D       scratch
 =================  =====================================  ==================  ===============
 
-Spec 3.3. ``<D>`` is proposed / ablated / baseline; ``<BN>`` is dbn / sbn. Stage two continues D
-(and G) from the *proposed-D* stage-one checkpoint with fresh optimizer state.
+The strategies: docs/model.md, section 4.4. ``<D>`` is proposed / ablated / baseline; ``<BN>``
+is dbn / sbn. Stage two continues D (and G) from the *proposed-D* stage-one checkpoint with fresh
+optimizer state.
 
-Lengths. The paper's runs (spec 3.3, 7.13) on its 13,746 phrases: stage one 20 epochs = 8,580
-iterations at batch 32; stage two about 8 epochs (about 7,000 iterations at batch 16); end-to-end
-about 10.5 epochs (about 9,000). ``configs/paper.yaml`` keeps the epochs, not the iteration counts,
-on our default tensor of 9,876 phrases (docs/data.md): ``pretrain.n_iterations: 6160`` (20 epochs
-of 308), ``train.n_iterations: 4936`` (8 epochs of 617) and ``train.n_iterations_end2end: 5553``
-(9 epochs, so that the evaluated slope is 1.1^8 as in spec 7.14).
+Lengths (docs/model.md, section 4.5). The paper's runs on its 13,746 phrases: stage one 20 epochs
+= 8,580 iterations at batch 32; stage two about 8 epochs (about 7,000 iterations at batch 16);
+end-to-end about 10.5 epochs (about 9,000). ``configs/paper.yaml`` keeps the epochs, not the
+iteration counts, on our default tensor of 9,876 phrases (docs/data.md):
+``pretrain.n_iterations: 6160`` (20 epochs of 308), ``train.n_iterations: 4936`` (8 epochs of 617)
+and ``train.n_iterations_end2end: 5553`` (9 epochs, so that the evaluated slope is 1.1^8, as in
+docs/model.md, section 3.3).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def network_width(run: dict[str, Any]) -> float:
 
 def build_networks(run: dict[str, Any]) -> Networks:
     """Fresh (randomly initialised) networks for the resolved run config ``run``."""
-    if run.get("condition_track") is not None:  # track-conditional runs (issue 21)
+    if run.get("condition_track") is not None:  # track-conditional runs (docs/accompany.md)
         from pipeline.training.conditional import build_conditional_networks
 
         return build_conditional_networks(run)
@@ -179,7 +181,7 @@ def build_networks(run: dict[str, Any]) -> Networks:
 
 
 def load_stage_one(nets: Networks, checkpoint: dict[str, Any]) -> None:
-    """Copy G and D weights of a stage-one checkpoint into ``nets`` (spec 3.3)."""
+    """Copy G and D weights of a stage-one checkpoint into ``nets`` (docs/model.md, section 4.4)."""
     if checkpoint["run"]["kind"] != "pretrain":
         raise ValueError("the --pretrained checkpoint must come from the pretrain stage")
     nets.generator.load_state_dict(checkpoint["models"]["generator"])

@@ -1,8 +1,10 @@
-"""WGAN-GP training of BinaryMuseGAN: the loss, the gradient penalty and the loop (spec 3.1, 3.2).
+"""WGAN-GP training of BinaryMuseGAN: the loss, the gradient penalty and the loop.
+
+See docs/model.md, sections 4.1 and 4.3.
 
 One iteration = ``n_critic`` critic (D) updates, then one generator-side update. All of them use the
 same real minibatch and the same z; the gradient-penalty epsilon and the SBN noise are redrawn at
-every update (spec 3.2).
+every update (docs/model.md, section 4.3).
 
 What is computed once per iteration, and why that is exact:
 
@@ -18,10 +20,11 @@ What is computed once per iteration, and why that is exact:
   pre-activation is shared and the stochastic binary neuron is re-applied at every critic step
   (``stochastic_outputs``); that draws exactly the noise a full ``R(x_hat)`` would draw.
 
-The losses (spec 3.1): ``D loss = mean D(fake) - mean D(real) + lambda * GP``, ``G loss = -mean
-D(fake)``, where ``GP = mean_i (||grad_x D(x_i)|| - 1)^2`` at ``x_i = eps_i real_i + (1 - eps_i)
-fake_i``, ``eps_i ~ U[0, 1)``, and the norm is ``sqrt(1e-8 + sum of squares over all non-batch
-axes)``. ``global_step`` counts critic and generator updates, as the original's does.
+The losses (docs/model.md, section 4.1): ``D loss = mean D(fake) - mean D(real) + lambda * GP``,
+``G loss = -mean D(fake)``, where ``GP = mean_i (||grad_x D(x_i)|| - 1)^2`` at
+``x_i = eps_i real_i + (1 - eps_i) fake_i``, ``eps_i ~ U[0, 1)``, and the norm is
+``sqrt(1e-8 + sum of squares over all non-batch axes)``. ``global_step`` counts critic and
+generator updates, as the original's does.
 
 Speed options (docs/gpu.md), none changing what is computed on the CPU beyond float rounding:
 
@@ -146,10 +149,10 @@ def eager_critic_loss(
 
     D scores the real and fake samples in one call (D has no normalisation layer, so each sample
     gets its own score) and the interpolated samples in a call of their own, as the original
-    calls D on them (spec 3.1). Apart, the penalty's backward and its double backward run over
-    the B interpolated samples only; scored in one batch with the other 2B, both passes carried
-    zero gradients for those 2B as well: a stage-one iteration at batch 32 on the CPU took 41 s
-    instead of 26 s (benchmarks/RESULTS.md). The scores are the same up to float rounding.
+    calls D on them (docs/model.md, section 4.1). Apart, the penalty's backward and its double
+    backward run over the B interpolated samples only; scored in one batch with the other 2B, both
+    passes carried zero gradients for those 2B as well: a stage-one iteration at batch 32 on the CPU
+    took 41 s instead of 26 s (benchmarks/RESULTS.md). The scores are the same up to float rounding.
     """
     b = real.shape[0]
     x_int = interpolate(real, fake, eps).requires_grad_(True)
@@ -326,7 +329,10 @@ def current_slope(nets: Networks) -> float | None:
 
 
 def anneal(nets: Networks, rate: float) -> None:
-    """Multiply the binary neurons' slope by ``rate`` (end of every epoch, spec 2.4)."""
+    """Multiply the binary neurons' slope by ``rate`` (end of every epoch).
+
+    See docs/model.md, section 3.3.
+    """
     if nets.refiner is not None:
         anneal_slope(nets.refiner, rate)
 
@@ -400,7 +406,8 @@ def train_loop(
             bar.set_postfix(d=f"{row['d_loss']:.3g}", g=f"{row['g_loss']:.3g}")
         # End of an epoch: epoch k trains with rate ** k. Not after the last iteration: the
         # original saved its end-of-epoch checkpoint before annealing and evaluated the last one,
-        # so the final checkpoint keeps the slope its last iteration trained with (spec 7.14).
+        # so the final checkpoint keeps the slope its last iteration trained with (docs/model.md,
+        # section 3.3).
         if state.iteration % ipe == 0 and state.iteration < cfg.n_iterations:
             anneal(nets, optim.slope_rate)
             slope = current_slope(nets)  # one read per epoch

@@ -1,4 +1,6 @@
-"""The fixed monitoring batch, its metrics, and the training log CSV (spec 3.2, 5.6).
+"""The fixed monitoring batch, its metrics, and the training log CSV.
+
+See docs/model.md, section 4.7, and for the original runs' curves section 7.4.
 
 Every ``optim.monitor_every`` iterations the model generates one batch from a fixed z (drawn from
 the params seed): 32 phrases in stage one, 16 in stage two / end-to-end (one training batch).

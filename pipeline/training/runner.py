@@ -160,7 +160,10 @@ def _resolved(params: Params, run: dict[str, Any], device: torch.device, digests
 
 
 def check_model_shape(tensor: Path, info: PhraseFileInfo) -> None:
-    """The networks make and judge phrases of 4 bars x 96 steps x 84 pitches (spec 2)."""
+    """The networks make and judge phrases of 4 bars x 96 steps x 84 pitches.
+
+    See docs/model.md, section 1.5.
+    """
     shape = info.phrase_shape
     if shape[:3] != MODEL_PHRASE:
         raise PhraseFileError(
@@ -172,7 +175,7 @@ def check_model_shape(tensor: Path, info: PhraseFileInfo) -> None:
 def _optimizers(
     nets: Networks, params: Params, device: torch.device | None = None
 ) -> dict[str, torch.optim.Optimizer]:
-    """Fresh Adam optimizers (spec 3.1): one for the generator side, one for D.
+    """Fresh Adam optimizers (docs/model.md, section 4.2): one for the generator side, one for D.
 
     On CUDA the fused implementation (one kernel per step instead of a few per parameter list);
     it equals the default implementation up to float rounding (tests/training/test_speed.py).

@@ -1,4 +1,6 @@
-"""The critic schedule: how many critic (D) updates precede each generator update (spec 3.2).
+"""The critic schedule: how many critic (D) updates precede each generator update.
+
+See docs/model.md, section 4.3.
 
 The original runs ``n_critic = 5`` critic steps per generator step, except for a burst of 100:
 
@@ -8,7 +10,7 @@ The original runs ``n_critic = 5`` critic steps per generator step, except for a
   included; there is no initial burst (``RefineGAN.train``).
 
 Our runs resume exactly from snapshots, so the counter is the run's iteration number and never
-resets on a restart (the original's restarts did reset it; spec 3.3).
+resets on a restart (the original's restarts did reset it; docs/model.md, section 4.6).
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def critic_steps_from(optim: Optim, iteration: int, initial_burst: bool) -> int:
 
 
 def global_steps(n_iterations: int, optim: Optim, initial_burst: bool) -> int:
-    """Optimizer updates (critic + generator) after ``n_iterations`` iterations (spec 3.1).
+    """Optimizer updates (critic + generator) after ``n_iterations`` iterations.
+
+    See docs/model.md, section 4.3 ("The global step").
 
     With the paper's settings, 8,580 stage-one iterations give 55,470 steps.
     """

@@ -22,7 +22,7 @@ from pipeline.metrics.engine import bar_scores, bar_statistics
 from pipeline.metrics.loop_reference import loop_bar_scores
 
 TRACKS = ["Drums", "Piano", "Guitar", "Bass", "Ensemble", "Reed", "Synth Lead", "Synth Pad"]
-# bmusegan8: GM family (program // 8) -> track; drums separately (spec 1.1).
+# bmusegan8: GM family (program // 8) -> track; drums separately (docs/model.md, section 1.3).
 FAMILY_TRACK = {0: 1, 3: 2, 4: 3, 6: 4, 8: 5, 10: 6, 11: 7}
 Scores = tuple[np.ndarray, np.ndarray]
 

@@ -1,4 +1,6 @@
-"""The aggregation (spec 4.3) turns the original's stored per-track means into the paper's numbers.
+"""The aggregation turns the original's stored per-track means into the paper's numbers.
+
+The aggregation: docs/model.md, section 5.6.
 
 ``original_eval.json`` holds, for every evaluated model and the training data, the
 ``score_matrix_mean`` (7 metrics x 8 tracks) and the Piano-Guitar TD that the original code
@@ -26,10 +28,10 @@ from pipeline.metrics.aggregate import (
     table_numbers,
     track_key,
 )
-from tests.conftest import SHARED
+from tests.conftest import REPO
 from tests.metrics.conftest import TRACKS
 
-SPEC = SHARED / "spec"
+REFERENCE = REPO / "data" / "reference"  # the repository's copy of the original's results
 BINARIZATION = {"bernoulli": ("BS", "SBN"), "round": ("HT", "DBN")}
 STRATEGY = {"train": "proposed (two-stage)", "train_joint": "joint", "end2end": "end-to-end"}
 
@@ -50,8 +52,8 @@ def csv_key(run: str) -> tuple[str, str, str]:
 
 @pytest.fixture(scope="module")
 def reference() -> tuple[dict, pd.DataFrame]:
-    runs = json.loads((SPEC / "reference_runs" / "original_eval.json").read_text())["runs"]
-    table = pd.read_csv(SPEC / "paper_reference.csv", dtype={"discriminator": str})
+    runs = json.loads((REFERENCE / "original_eval.json").read_text())["runs"]
+    table = pd.read_csv(REFERENCE / "paper_reference.csv", dtype={"discriminator": str})
     return runs, table.set_index(["strategy", "discriminator", "binarization"])
 
 
@@ -101,7 +103,7 @@ def test_paper_printed_values_follow_the_rounding_rules(reference):
         assert printed["TD"] == pytest.approx(row["paper_TD"]), run
         if run.startswith(
             "training_data"
-        ):  # the paper prints 0.48; the file gives 0.448 (spec 5.2)
+        ):  # the paper prints 0.48; the file gives 0.448 (docs/model.md, section 7.3)
             assert printed["PP"] == pytest.approx(0.45) and row["paper_PP"] == pytest.approx(0.48)
         else:
             assert printed["PP"] == pytest.approx(row["paper_PP"]), run

@@ -1,4 +1,7 @@
-"""Condition-following (issue 21): hand-built chords whose distances differ by mode and pairing."""
+"""Condition-following: hand-built chords whose distances differ by mode and pairing.
+
+Condition-following is described in docs/accompany.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The track-conditional generator and refiner (issue 21): pass-through and dependence on c."""
+"""The track-conditional generator and refiner: pass-through and dependence on c.
+
+The model is described in docs/accompany.md.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +84,8 @@ def test_refiner_refines_only_the_generated_tracks() -> None:
 
 
 def test_paper_networks_are_unchanged_by_the_option() -> None:
-    # the conditional model is a separate class; the paper's G keeps the spec's count
+    # the conditional model is a separate class; the paper's G keeps its count (docs/model.md,
+    # section 2.6)
     assert count_parameters(build_generator("proposed")) == 1_580_440
     g = build_conditional_generator("proposed", 128, "affine", 8, 1)
     extra = count_parameters(g) - 1_580_440

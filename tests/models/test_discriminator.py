@@ -1,5 +1,6 @@
-"""Discriminators: layer shapes and counts against spec 2.2, the hand-checked onset and chroma
-features, the baseline's duplicated input, the merge order and separate private weights."""
+"""Discriminators: layer shapes and counts against docs/model.md, section 2.3, the hand-checked
+onset and chroma features, the baseline's duplicated input, the merge order and separate private
+weights."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pipeline.models import (
 )
 from pipeline.models.layers import FlattenBars, to_channels_first
 
-PRIVATE = {  # spec 2.2, D_p^i of "proposed": (bar, time, pitch, channels)
+PRIVATE = {  # docs/model.md, section 2.3, D_p^i of "proposed": (bar, time, pitch, channels)
     "pitch_time.0.0": (4, 96, 7, 32),
     "pitch_time.1.0": (4, 16, 7, 64),
     "time_pitch.0.0": (4, 16, 84, 32),
@@ -213,7 +214,7 @@ class _Sliced(torch.nn.Module):
 
 def test_split_per_track_input_is_bitwise_the_sliced_one_after_an_adam_step() -> None:
     """A critic step (GP double backward included) through ``split`` and through slices gives
-    the same weights bit for bit after an Adam step (issue 19)."""
+    the same weights bit for bit after an Adam step (docs/gpu_speed.md)."""
     from pipeline.training.gan import critic_update
 
     torch.manual_seed(11)

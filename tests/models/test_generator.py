@@ -1,4 +1,5 @@
-"""Generator: layer shapes against spec 2.1, output range, separate private weights, BN options."""
+"""Generator: layer shapes against docs/model.md, section 2.2, output range, separate private
+weights, BN options."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pipeline.models import build_generator, count_parameters, layer_table
 from pipeline.models.generator import Generator
 from pipeline.models.layers import AffineBatchNorm, BarsFromDense
 
-# Spec 2.1, (bar, time, pitch, channels) after each layer of G_s and of one G_p^i.
+# docs/model.md, section 2.2: (bar, time, pitch, channels) after each layer of G_s and of one G_p^i.
 SHARED_SHAPES = [
     (1536,),  # dense
     (3, 1, 1, 512),  # reshape

@@ -119,7 +119,7 @@ def test_end2end_generator_is_g_small_then_refiner() -> None:
 
 def test_split_per_track_input_is_bitwise_the_sliced_one() -> None:
     """R's ``split`` of the tracks gives the same output, input gradient and weights after an
-    Adam step, bit for bit, as the slices ``x[:, i : i + 1]`` it replaced (issue 19)."""
+    Adam step, bit for bit, as the slices ``x[:, i : i + 1]`` it replaced (docs/gpu_speed.md)."""
     torch.manual_seed(13)
     new = build_refiner("dbn", "sigmoid_adjusted", n_tracks=3)
     old = copy.deepcopy(new)

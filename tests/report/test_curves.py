@@ -1,4 +1,4 @@
-"""The original runs' progress files as the report reads them (spec 5.1, 4.3)."""
+"""The original runs' progress files as the report reads them (docs/model.md, sections 7.1, 5.6)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pipeline.report import curves
-from tests.conftest import SHARED
+from tests.conftest import REPO
 
-PROGRESS = SHARED / "spec/reference_runs/training_progress"
+PROGRESS = REPO / "data/reference/training_progress"
 
 
 def test_every_run_has_its_original_and_the_aggregates_are_the_specs():
@@ -16,7 +16,8 @@ def test_every_run_has_its_original_and_the_aggregates_are_the_specs():
         assert (PROGRESS / f"{name}.npz").is_file(), name
     path = PROGRESS / f"{curves.REFERENCE_FILES['pretrain/proposed']}.npz"
     ref = curves.read_reference(path)
-    assert ref["step"].iloc[-1] == 55416  # last logged global step of stage one (spec 3.3)
+    # the last logged global step of stage one (docs/model.md, sections 4.3 and 7.4)
+    assert ref["step"].iloc[-1] == 55416
     raw = np.load(path)["score_matrix_means"]
     assert ref["EB"].iloc[-1] == pytest.approx(raw[-1, 0].mean())
     assert ref["QN"].iloc[-1] == pytest.approx(np.nanmean(raw[-1, 2]))

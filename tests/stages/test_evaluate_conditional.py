@@ -1,4 +1,4 @@
-"""Stage evaluate_conditional before any model: the references alone (issue 21)."""
+"""Stage evaluate_conditional before any model: the references alone (docs/accompany.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""A tiny two-stage track-conditional run on the CPU: both stages and exact resume (issue 21)."""
+"""A tiny two-stage track-conditional run on the CPU: both stages and exact resume.
+
+The runs are described in docs/accompany.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The WGAN-GP loss pieces and what one iteration feeds to each update (spec 3.1, 3.2)."""
+"""The WGAN-GP loss pieces and what one iteration feeds to each update.
+
+See docs/model.md, sections 4.1 and 4.3.
+"""
 
 from __future__ import annotations
 

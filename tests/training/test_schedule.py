@@ -1,4 +1,4 @@
-"""The critic schedule (spec 3.2) as a pure function."""
+"""The critic schedule (docs/model.md, section 4.3) as a pure function."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_papers_schedule_in_steps(params: Params) -> None:
     paper = dataclasses.replace(params.optim, **COUNTS)
     assert critic_steps_from(paper, 24, True) == 100
     assert critic_steps_from(paper, 24, False) == 5
-    # Stage one ran 8,580 iterations = 55,470 global steps (spec 3.3).
+    # Stage one ran 8,580 iterations = 55,470 global steps (docs/model.md, section 4.3).
     assert global_steps(8580, paper, initial_burst=True) == 55470
     # Stage two's monitoring log reads 101, 161, ... every 10 iterations: no initial burst.
     assert global_steps(1, paper, initial_burst=False) == 101

@@ -1,8 +1,8 @@
-"""The GPU-speed options and rewrites, each checked on the CPU against today's code (issue 19).
+"""The GPU-speed options and rewrites, each checked on the CPU against today's code.
 
 ``optim.compile`` (the compiled critic loss), ``optim.bf16`` on the CPU, ``optim.noise_device``,
 the loop's deferred reading of the losses (no host sync per iteration), fused Adam, and the CUDA
-settings (``cudnn.benchmark``, one TF32 policy). docs/gpu.md describes them.
+settings (``cudnn.benchmark``, one TF32 policy). docs/gpu.md and docs/gpu_speed.md describe them.
 """
 
 from __future__ import annotations

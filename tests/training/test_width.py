@@ -28,7 +28,7 @@ QUARTER = 0.25
 
 
 def test_width_one_keeps_the_paper_networks() -> None:
-    """The seven faithful counts (spec section 2) at the default and at an explicit width 1."""
+    """The seven faithful counts (docs/model.md, section 2.6) at the default and at width 1."""
     for width in ((), (1.0,)):
         assert count_parameters(build_generator("proposed", 128, "affine", 8, *width)) == 1_580_440
         small = build_generator("proposed_small", 128, "affine", 8, *width)

@@ -1,4 +1,4 @@
-# Track-conditional runs (issue 21; ours, docs/accompany.md): off by default. The lists are the
+# Track-conditional runs (ours, docs/accompany.md): off by default. The lists are the
 # params conditional.pretrain and conditional.experiments, empty by default (so rule all asks for
 # nothing here); dvc.yaml's foreach reads the same lists.
 
