@@ -1,4 +1,4 @@
-"""One file over HTTP(S), the way a large public dataset has to be fetched (issue 18, section 1).
+"""One file over HTTP(S), the way a large public dataset has to be fetched.
 
 - Resume: bytes go to ``<dest>.part`` beside the destination; a later attempt (or a later run)
   asks for the rest with an HTTP ``Range`` header. A server that ignores it and answers 200 sends

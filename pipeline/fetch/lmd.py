@@ -1,5 +1,5 @@
-"""The Lakh MIDI route: LPD-cleansed files made from the Lakh MIDI files they came from (issue 26,
-section 1; docs/fetch.md).
+"""The Lakh MIDI route: LPD-cleansed files made from the Lakh MIDI files they came from
+(docs/fetch.md).
 
 LPD-cleansed has no direct download URL, but LPD was made from the Lakh MIDI Dataset, which has
 one (``lmd_full.tar.gz``: every file as ``lmd_full/<md5[0]>/<md5>.mid``, named by the md5 of its

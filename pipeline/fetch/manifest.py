@@ -1,5 +1,5 @@
 """The sources manifest (``data/sources.yaml``): what the pipeline's inputs are and where to get
-them (issue 18, section 1).
+them.
 
 Each entry is one download: a plain file (``cleansed_ids.txt``) or a gzipped tarball
 (``labels.tar.gz``, ``lpd_cleansed.tar.gz``), with its official URLs in order of preference, its
@@ -24,7 +24,7 @@ Example::
           lastfm/id_list_alternative.txt: [25056, 3f...]
 
 An entry of LPD files (``<A>/<B>/<C>/<MSD id>/<md5>.npz``) may also name the Lakh MIDI route
-(issue 26, section 1; ``pipeline.fetch.lmd``): the Lakh MIDI download those files were converted
+(``pipeline.fetch.lmd``): the Lakh MIDI download those files were converted
 from, used when no source gives the LPD files themselves::
 
         lmd:

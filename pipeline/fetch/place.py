@@ -1,7 +1,7 @@
 """Putting verified files into place: from a local folder (hard link or copy) or out of a tarball.
 
 Every file is written beside its destination under a temporary name, checked against its size and
-sha256 from the manifest, and only then renamed onto the destination (DESIGN.md convention 4): a
+sha256 from the manifest, and only then renamed onto the destination: a
 killed fetch leaves complete, verified files or none.
 
 Extraction opens the tarball as a stream (one pass over a release of 21,425 files) and takes only

@@ -1,11 +1,12 @@
 """Metric curves along training, ours beside the original runs' (the paper's Figs. 9 and 11).
 
 Ours come from each run's ``monitor.csv``; the original's from
-``spec/reference_runs/training_progress/*.npz`` (spec 5.1: ``steps`` are global steps,
+``data/reference/training_progress/*.npz`` (docs/model.md, section 7.4: ``steps`` are global steps,
 ``score_matrix_means`` (N, 7, 8) in metric order [EB, UP, QN, PP, IS, DP, NCU], and
 ``score_pair_matrix_means`` (N, 1) the Piano-Guitar TD). Both are drawn against the **global
 step** (critic + generator updates), the axis the original logs use; stage-two steps restart at
-0 in both. Aggregation as in spec 4.3: QN and PP are the nanmean over tracks, EB the mean.
+0 in both. Aggregation as in docs/model.md, section 5.6: QN and PP are the nanmean over tracks,
+EB the mean.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def page_html(
         "<h2>Metric curves along training</h2><p>QN, PP, TD and EB of the fixed "
         "monitoring batch against the <b>global step</b> (critic + generator updates; "
         "log scale beyond 100), ours in red beside the original run in grey "
-        "(spec/reference_runs/training_progress; the paper's Figs. 9 and 11).</p>"
+        "(data/reference/training_progress; the paper's Figs. 9 and 11).</p>"
     )
     parts += [
         f'<h3>{esc(run)}</h3><img src="{esc(png)}" alt="curves of {esc(run)}">'

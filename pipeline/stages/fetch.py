@@ -1,5 +1,5 @@
 """Stage ``fetch``: the pipeline's inputs, from their public sources into ``data/lpd``, each file
-checked against the size and sha256 in ``data/sources.yaml`` (issue 18, section 1; docs/fetch.md).
+checked against the size and sha256 in ``data/sources.yaml`` (docs/fetch.md).
 
 For every entry of the manifest, the files already in place are checked first: a stat per file,
 and a sha256 only for a file not seen before or changed since (its size, modification time and
@@ -25,7 +25,7 @@ failed, and says what to set (``fetch.local_dir``, ``fetch.mirrors``) and where 
 offered. The report (``--report``, a DVC metric) counts the files and bytes checked and where the
 missing ones came from.
 
-Fetch never deletes a file it did not write (issue 26, section 2). What it may remove: its own
+Fetch never deletes a file it did not write. What it may remove: its own
 temporary files (``.<name>.<random>.fetch``), its downloads under ``<dest>/.downloads/`` (the
 archive once read, a part that is not the file), and a file it put in place in an earlier run
 (``verified.json`` records it as ``fetched``) that the manifest no longer lists and that is

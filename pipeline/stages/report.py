@@ -1,4 +1,5 @@
-"""Stage ``report``: one HTML page of the run, ``<out-dir>/index.html``, assets beside it (issue 9).
+"""Stage ``report``: one HTML page of the run, ``<out-dir>/index.html``, assets beside it
+(docs/listening.md).
 
 The page shows Tables 1 and 2 exactly as ``outputs/tables`` holds them (both metric modes, our
 scale in the caption), every sample set's coloured piano-roll grid and audio players (the

@@ -6,9 +6,9 @@ designs): proposed, ablated-I and ablated-II (baseline) discriminators with BS a
 Columns: qualified-note rate (QN), polyphonicity (PP), tonal distance (TD).
 
 Each metric mode gets its own tables, labelled: in ``paper`` mode our numbers sit beside the paper's
-(``spec/paper_reference.csv``); ``musical`` mode has no published counterpart. The caption states
-the scale of our run (phrases evaluated, training iterations) next to the paper's. The stage also
-plots EB, QN and PP along training for every run, from the runs' ``monitor.csv``.
+(``data/reference/paper_reference.csv``); ``musical`` mode has no published counterpart. The caption
+states the scale of our run (phrases evaluated, training iterations) next to the paper's. The stage
+also plots EB, QN and PP along training for every run, from the runs' ``monitor.csv``.
 
 Mode ``modern`` (docs/metrics.md) has its own table, ``table_modern.{md,csv}``: every evaluated
 set's per-phrase measures and its overlapped areas with the training data. It is always written
@@ -178,7 +178,8 @@ REFERENCE_COLUMNS = ("strategy", "discriminator", "binarization")
 
 
 def read_reference(path: Path) -> pd.DataFrame:
-    """The paper's table values (``spec/paper_reference.csv``); a bad file is a ``DataError``."""
+    """The paper's table values (``data/reference/paper_reference.csv``); a bad file is a
+    ``DataError``."""
     if not path.is_file():
         raise DataError(f"{path}: no such file (paths.paper_reference)")
     try:
@@ -523,7 +524,8 @@ def main(argv: list[str] | None = None) -> None:
         "--reference",
         type=Path,
         required=True,
-        help="the paper's table values (spec/paper_reference.csv, paths.paper_reference); required",
+        help="the paper's table values (data/reference/paper_reference.csv, "
+        "paths.paper_reference); required",
     )
     parser.add_argument(
         "--out-dir", type=Path, required=True, help="where the tables and plots go; required"

@@ -36,7 +36,7 @@ class SnakemakeRun:
 def local_snakemake_run(tmp_path_factory, mirror) -> SnakemakeRun:
     """``snakemake --cores 2`` twice in a scratch repo, then recorded for DVC and committed.
 
-    ``dvc commit -f`` records Snakemake's outputs (DESIGN.md convention 6) and moves them into the
+    ``dvc commit -f`` records Snakemake's outputs and moves them into the
     DVC cache; committing dvc.lock is what a team sharing a run through a DVC remote does (the
     repository itself leaves dvc.lock uncommitted).
     """

@@ -1,4 +1,5 @@
-"""The track-conditional experiments in the DAG (issue 21): off by default, on through one switch.
+"""The track-conditional experiments in the DAG (docs/accompany.md): off by default, on through
+one switch.
 
 Off (the default params), neither tool has a conditional job, so the default run is unchanged
 (test_dag_parity.py still counts N_JOBS). On (``conditional.pretrain: [proposed]``,

@@ -1,5 +1,5 @@
 """DVC and Snakemake describe the same DAG: the same stage instances running the same commands
-with the same inputs and outputs (DESIGN.md convention 1)."""
+with the same inputs and outputs."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ DVC runs in a scratch copy of the repo of its own (``tests/dag/dag_tools.py``), 
 reads the session's shared run (``conftest.py``): a full run produces the tables, a second run
 does nothing, and changing one training param reruns only the stages that depend on it. Both run
 as a user's fresh clone would, with no ../shared beside them: stage fetch downloads a subset of the
-real data from a server on 127.0.0.1 and verifies it (issue 18), and a second run downloads nothing.
+real data from a server on 127.0.0.1 and verifies it, and a second run downloads nothing.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ TINY = {
     },
 }
 # The whole-DAG runs (this DVC run, the session's Snakemake run and the SLURM run) also switch on
-# the track-conditional experiment (issue 21; off in params.yaml), so that its four jobs run
-# through both tools without a whole-DAG run of their own.
+# the track-conditional experiment (docs/accompany.md; off in params.yaml), so that its four jobs
+# run through both tools without a whole-DAG run of their own.
 CONDITIONAL_ON = {"conditional": {"pretrain": ["proposed"], "experiments": ["twostage_dbn"]}}
 CONDITIONAL_JOBS = {
     "pretrain_conditional@proposed",
@@ -108,7 +108,7 @@ def check_conditional_run(root: Path) -> None:
 
 
 def test_dvc_runs_everything_then_nothing(tmp_path, mirror):
-    # a user's fresh clone: no ../shared beside it, the data fetched from a mirror (issue 18)
+    # a user's fresh clone: no ../shared beside it, the data fetched from a mirror
     root = scratch_repo(tmp_path, WHOLE_DAG, mirror)
     before = len(mirror.server.requests)
     first = dvc(root, "repro")

@@ -104,7 +104,7 @@ def valid(tmp_path_factory, tiny: Params, tensor: Path, stage_one: Path) -> dict
     cmd["tables"] = {
         "metrics-dir": _metrics_tree(out / "evaluate"),
         "runs-dir": out,
-        "reference": SHARED / "spec" / "paper_reference.csv",
+        "reference": REPO / "data" / "reference" / "paper_reference.csv",
         "out-dir": out / "tables",
     }
     (out / "tables_in").mkdir()
@@ -113,7 +113,7 @@ def valid(tmp_path_factory, tiny: Params, tensor: Path, stage_one: Path) -> dict
         "tables-dir": out / "tables_in",
         "samples-dir": out,
         "runs-dir": out,
-        "reference-runs": SHARED / "spec" / "reference_runs" / "training_progress",
+        "reference-runs": REPO / "data" / "reference" / "training_progress",
         "logs-dir": out,
         "tensor": tensor,
         "filter-report": out / "filter.json",

@@ -21,7 +21,7 @@ from pipeline.config import Params
 from pipeline.data.phrase_file import PhraseBatch, TrackInfo, write_phrase_file
 from pipeline.stages import build_tensor, evaluate, pretrain, sample, tables, train
 from pipeline.training.checkpoint import load_checkpoint
-from tests.dag.dag_tools import SHARED
+from tests.dag.dag_tools import REPO
 from tests.robust.damage import (
     assert_clean_exit_2,
     expect_exit_2,
@@ -350,7 +350,7 @@ def test_damaged_metrics_json(tmp_path, pfile, capsys, case):
     argv = [
         *("--params", str(pfile), "--metrics-dir", str(metrics)),
         *("--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "tables")),
-        *("--reference", str(SHARED / "spec" / "paper_reference.csv")),
+        *("--reference", str(REPO / "data" / "reference" / "paper_reference.csv")),
     ]
     expect_exit_2(tables.main, argv, capsys, str(target), words)
     assert not (tmp_path / "tables").exists()

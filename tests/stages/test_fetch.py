@@ -300,7 +300,7 @@ def test_the_repositorys_manifest_describes_the_shared_data(tmp_path, shared_dat
     assert set(report["by_source"]) <= {"local (linked)", "local (copied)"}
 
 
-# --- Fetch never deletes, never escapes, and says what to do (issue 26, section 2) ------------
+# --- Fetch never deletes, never escapes, and says what to do ------------
 
 
 def user_files(root) -> dict:

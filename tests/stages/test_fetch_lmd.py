@@ -1,4 +1,4 @@
-"""The Lakh MIDI route of stage fetch (issue 26, section 1): when no source gives the LPD-cleansed
+"""The Lakh MIDI route of stage fetch: when no source gives the LPD-cleansed
 files, fetch gets the Lakh MIDI files they were made from, verifies each by its md5, converts them
 with the LPD-exact converter and writes LPD's files; the training tensor is then the same as from
 LPD itself.

@@ -13,10 +13,10 @@ from pipeline.io import write_json
 from pipeline.stages import tables, train
 from pipeline.training.checkpoint import export_weights
 from pipeline.training.runner import StopTraining
-from tests.conftest import SHARED
+from tests.conftest import REPO
 from tests.training.conftest import make_phrase_file, run_stage_one, tiny_params
 
-REFERENCE = SHARED / "spec" / "paper_reference.csv"
+REFERENCE = REPO / "data" / "reference" / "paper_reference.csv"
 SETS = sorted({row.sample_set for row in tables.TABLE1 + tables.TABLE2})
 
 

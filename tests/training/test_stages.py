@@ -95,7 +95,9 @@ def test_joint_trains_the_generator_too(tmp_path, tiny, tensor, stage_one) -> No
     one = tiny.__class__(
         **{
             **tiny.__dict__,
-            "train": dataclasses.replace(tiny.train, batch_size=2, n_iterations=1, n_iterations_end2end=1),
+            "train": dataclasses.replace(
+                tiny.train, batch_size=2, n_iterations=1, n_iterations_end2end=1
+            ),
         }
     )
     train.run(

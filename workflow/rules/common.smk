@@ -54,7 +54,7 @@ def params_file(wildcards, input):
     """PARAMS_FILE, for every rule's `params: params_file=params_file`.
 
     A function of `input` is a derived parameter, which Snakemake leaves out of its params rerun
-    trigger: reruns follow the values each rule lists under `params:` (DESIGN.md convention 2),
+    trigger: reruns follow the values each rule lists under `params:`,
     i.e. the file's content, never its name (params.yaml or .snakemake/params/<digest>.yaml).
     """
     return PARAMS_FILE
