@@ -28,9 +28,9 @@ def write_midi(
     """Write one phrase as a MIDI file at ``path`` (atomically), at ``tempo`` bpm.
 
     symusic writes the file: each run of active steps is one note, as pypianoroll would write
-    it, but a dense phrase of an untrained model (about 10^5 notes) takes a fraction of a second
-    instead of the ~45 s pypianoroll/pretty_midi needed on this machine (cProfile of the sample
-    stage). Not importing pypianoroll also saves the sample stage ~2 s of start-up.
+    it, but a dense phrase of an untrained model (about 10^5 notes) takes a fraction of a second,
+    where pypianoroll and pretty_midi build a Python object per note and take tens of seconds.
+    Not importing pypianoroll also keeps the sample stage's start-up short.
     """
     score = phrase_score(phrase.astype(bool), tracks, lowest_pitch, resolution, tempo, False)
     with atomic_path(Path(path)) as tmp:

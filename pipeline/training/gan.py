@@ -151,8 +151,8 @@ def eager_critic_loss(
     gets its own score) and the interpolated samples in a call of their own, as the original
     calls D on them (docs/model.md, section 4.1). Apart, the penalty's backward and its double
     backward run over the B interpolated samples only; scored in one batch with the other 2B, both
-    passes carried zero gradients for those 2B as well: a stage-one iteration at batch 32 on the CPU
-    took 41 s instead of 26 s (benchmarks/RESULTS.md). The scores are the same up to float rounding.
+    passes would carry zero gradients for those 2B as well, about half as much work again. The
+    scores are the same up to float rounding.
     """
     b = real.shape[0]
     x_int = interpolate(real, fake, eps).requires_grad_(True)
