@@ -100,8 +100,9 @@ def source_input(path):
 def code(*parts):
     """The Python files a stage runs: each part is a module file or a package folder of pipeline/.
 
-    Snakemake does not see imported modules, so every rule lists its code as input (DVC lists the
-    same folders as deps).
+    Snakemake does not see imported modules, so every rule lists its code as input: its module and
+    every pipeline module it imports, directly or not (DVC lists the same paths as deps;
+    tests/dag/test_code_deps.py checks both).
     """
     files = []
     for part in parts:

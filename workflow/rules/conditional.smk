@@ -17,7 +17,19 @@ wildcard_constraints:
 
 rule pretrain_conditional:
     input:
-        code=code("stages/pretrain.py", "training", "models", "metrics", "config.py"),
+        code=code(
+            "stages/pretrain.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "training",
+            "models",
+            "metrics",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         tensor="outputs/build_tensor/phrases.h5",
     output:
         checkpoint="outputs/pretrain_conditional/{cond_run}/checkpoint.pt",
@@ -47,7 +59,19 @@ rule pretrain_conditional:
 
 rule train_conditional:
     input:
-        code=code("stages/train.py", "training", "models", "metrics", "config.py"),
+        code=code(
+            "stages/train.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "training",
+            "models",
+            "metrics",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         tensor="outputs/build_tensor/phrases.h5",
         init="outputs/pretrain_conditional/proposed/checkpoint.pt",
     output:
@@ -83,9 +107,18 @@ rule sample_conditional:
         code=code(
             "stages/sample_conditional.py",
             "stages/sample.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
             "training",
             "models",
+            "metrics",
             "export",
+            "sampling.py",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
         ),
         checkpoint="outputs/train_conditional/{cond_experiment}/checkpoint.pt",
         tensor="outputs/build_tensor/phrases.h5",
@@ -121,7 +154,17 @@ rule sample_conditional:
 
 rule evaluate_conditional:
     input:
-        code=code("stages/evaluate_conditional.py", "metrics"),
+        code=code(
+            "stages/evaluate_conditional.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "metrics",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         phrases="outputs/sample_conditional/{cond_experiment}/phrases.h5",
         tensor="outputs/build_tensor/phrases.h5",
     output:

@@ -12,7 +12,19 @@ rule fetch:
     # it, while fetch keeps what is there and gets only what is missing (DVC: persist). The rules
     # that read data/lpd depend on the report instead (source_input, common.smk).
     input:
-        code=code("stages/fetch.py", "fetch"),
+        code=code(
+            "stages/fetch.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "fetch",
+            "data/lpd.py",
+            "data/midi.py",
+            "data/npz.py",
+            "data/parallel.py",
+            "data/song.py",
+        ),
         sources="data/sources.yaml",
     output:
         report=FETCH_REPORT,
@@ -33,7 +45,13 @@ rule index_sources:
     # folder outside data/lpd is newer than the listing (pipeline/stages/index_sources.py). The
     # MIDI folder counts only with filter.source: midi (an LPD run needs none).
     input:
-        code=code("stages/index_sources.py"),
+        code=code(
+            "stages/index_sources.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+        ),
         fetched=FETCH_REPORT,
         lpd_root=source_input(config["paths"]["lpd_root"]),
         midi_dir=(
@@ -56,7 +74,14 @@ rule index_sources:
 
 rule filter:
     input:
-        code=code("stages/filter.py", "data", "config.py"),
+        code=code(
+            "stages/filter.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "data",
+        ),
         listing="outputs/index_sources/listing.tsv",
         cleansed_ids=source_input(config["paths"]["cleansed_ids"]),
         lastfm_dir=source_input(config["paths"]["lastfm_dir"]),
@@ -86,7 +111,14 @@ rule filter:
 
 rule build_tensor:
     input:
-        code=code("stages/build_tensor.py", "data", "config.py"),
+        code=code(
+            "stages/build_tensor.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "data",
+        ),
         manifest="outputs/filter/manifest.csv",
         listing="outputs/index_sources/listing.tsv",
     output:

@@ -3,7 +3,21 @@
 
 rule sample:
     input:
-        code=code("stages/sample.py", "training", "models", "export"),
+        code=code(
+            "stages/sample.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "training",
+            "models",
+            "metrics",
+            "export",
+            "sampling.py",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         checkpoint=lambda w: SAMPLE_SETS[w.sample_set]["checkpoint"],
         tensor="outputs/build_tensor/phrases.h5",
     output:
@@ -45,7 +59,17 @@ rule sample:
 # distances; dvc.yaml, vars evaluate_sets).
 rule evaluate:
     input:
-        code=code("stages/evaluate.py", "metrics"),
+        code=code(
+            "stages/evaluate.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "metrics",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         phrases=lambda w: EVALUATE_SETS[w.eval_set]["phrases"],
         reference=lambda w: EVALUATE_SETS[w.eval_set]["reference"],
     output:
@@ -66,7 +90,19 @@ rule evaluate:
 
 rule tables:
     input:
-        code=code("stages/tables.py", "training"),
+        code=code(
+            "stages/tables.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "training/checkpoint.py",
+            "training/checkpoint_check.py",
+            "training/conditional.py",
+            "training/experiments.py",
+            "models",
+            "data/labels.py",
+        ),
         reference=config["paths"]["paper_reference"],
         metrics=expand("outputs/evaluate/{s}/metrics.json", s=EVALUATE_SETS),
         shipped=SHIPPED_MODELS,

@@ -3,7 +3,23 @@
 
 rule report:
     input:
-        code=code("stages/report.py", "report", "export"),
+        code=code(
+            "stages/report.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "stages/tables.py",
+            "report",
+            "export",
+            "training/checkpoint.py",
+            "training/checkpoint_check.py",
+            "training/conditional.py",
+            "training/experiments.py",
+            "models",
+            "data/labels.py",
+            "data/phrase_file.py",
+        ),
         reference_runs=config["paths"]["reference_runs"],
         tables=[
             "outputs/tables/table1.csv",

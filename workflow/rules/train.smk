@@ -12,7 +12,19 @@ TRAINING_PARAMS = {
 
 rule pretrain:
     input:
-        code=code("stages/pretrain.py", "training", "models", "metrics", "config.py"),
+        code=code(
+            "stages/pretrain.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "training",
+            "models",
+            "metrics",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         tensor="outputs/build_tensor/phrases.h5",
     output:
         checkpoint="outputs/pretrain/{run}/checkpoint.pt",
@@ -40,7 +52,19 @@ rule pretrain:
 
 rule train:
     input:
-        code=code("stages/train.py", "training", "models", "metrics", "config.py"),
+        code=code(
+            "stages/train.py",
+            "stages/cli.py",
+            "stages/lock.py",
+            "config.py",
+            "io.py",
+            "training",
+            "models",
+            "metrics",
+            "data/labels.py",
+            "data/phrase_check.py",
+            "data/phrase_file.py",
+        ),
         tensor="outputs/build_tensor/phrases.h5",
         init=lambda w: EXPERIMENTS[w.experiment]["init"],
     output:
