@@ -5,13 +5,14 @@ The user's command (README, "Generating music from a checkpoint")::
     python -m pipeline.generate --checkpoint outputs/train/joint_dbn/checkpoint.pt \\
         --count 8 --seed 3 --out my_samples/ [--audio] [--binarize bs] [--tempo 120]
 
-It draws phrases exactly as the ``sample`` stage does (``pipeline.sampling.draw_batches``: z
-from a CPU generator seeded with ``--seed``, so the same seed gives the same phrases on any
-device) and writes ``my_samples/midi/sample_<i>.mid`` for every phrase, ``grid.png`` (the first
-few phrases, one colour per track) and, with ``--audio``, ``audio/sample_<i>.flac``. Unlike the
-stage, it needs no training tensor: the tracks are recognised from the checkpoint's track names
-among the known track sets (``pipeline.data.tracks``); ``--tensor`` reads them from a phrase file
-instead, for a custom track set.
+It draws phrases exactly as the ``sample`` stage does (``pipeline.sampling.draw_batches``: z,
+the Bernoulli noise and an SBN model's noise from CPU generators seeded with ``--seed``, so the
+same seed draws the same numbers on any device, and gives the same phrases up to cells within
+float rounding of a threshold) and writes ``my_samples/midi/sample_<i>.mid`` for every phrase,
+``grid.png`` (the first few phrases, one colour per track) and, with ``--audio``,
+``audio/sample_<i>.flac``. Unlike the stage, it needs no training tensor: the tracks are recognised
+from the checkpoint's track names among the known track sets (``pipeline.data.tracks``);
+``--tensor`` reads them from a phrase file instead, for a custom track set.
 
 Stage-one models output real values and are binarized at test time (paper section 4.1): by hard
 thresholding (``--binarize ht``, the default) or Bernoulli sampling (``bs``). Stage-two and
@@ -119,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=0,
-        help="seed of z (and of Bernoulli sampling); the same seed gives the same music",
+        help="seed of z and of all sampling noise (BS, SBN); drawn on the CPU on any device",
     )
     p.add_argument(
         "--binarize",

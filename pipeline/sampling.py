@@ -7,9 +7,11 @@ z comes from a generator seeded with ``seed`` on the CPU, batch after batch, so 
 phrase depends on the seed and its position alone: the HT and BS sets of one stage-one model see
 exactly the same z and hence the same raw outputs, as in the original evaluation
 (analysis/eval_gan.py), and the draws do not depend on the device. The Bernoulli noise of test-time
-sampling comes from a second CPU generator (``seed + 1``); an SBN refiner's noise from the global
-generator, seeded with ``seed`` (on CUDA, that is the device's generator: an SBN model's phrases
-then differ from a CPU run's).
+sampling comes from a second CPU generator (``seed + 1``); the noise of an SBN model's binary
+neurons from the global CPU generator, seeded with ``seed`` (``use_cpu_noise``: on CUDA too, so a
+GPU draws the same noise as the CPU). No random number of a sample set depends on the device; the
+phrases can still differ between devices in the rare cell whose value lies within float rounding of
+its threshold, since the forward pass rounds differently there.
 
 Binarization (``how``):
 
@@ -26,7 +28,9 @@ from typing import Literal
 
 import numpy as np
 import torch
+from torch import nn
 
+from pipeline.models.binary import use_cpu_noise
 from pipeline.training.checkpoint import Sampler
 
 Binarize = Literal["ht", "bs", "model"]
@@ -61,7 +65,9 @@ def draw_batches(
         raise ValueError(f"{sampler.name}: conditions go with a track-conditional model only")
     z_rng = torch.Generator().manual_seed(seed)
     noise_rng = torch.Generator().manual_seed(seed + 1)
-    torch.manual_seed(seed)  # the SBN noise inside the model uses the global generator
+    torch.manual_seed(seed)  # the SBN noise inside the model: the global CPU generator
+    if isinstance(sampler, nn.Module):
+        use_cpu_noise(sampler)  # on CUDA too (module docstring); on the CPU the same bytes
     for start in range(0, n_phrases, batch_size):
         b = min(batch_size, n_phrases - start)
         z = torch.randn(b, sampler.z_dim, generator=z_rng).to(device)

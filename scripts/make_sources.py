@@ -43,10 +43,10 @@ HEADER = """\
 #   salu133445/mmt, data/lmd/cleansed_ids.txt at commit a98fcd2 (1,178,375 bytes, the size and
 #   last lines of ../shared/data/lpd/cleansed_ids.txt). The LPD page's own link is a Google Drive
 #   id, not listed: Google Drive serves an HTML confirmation page for large files.
-# labels: the LPD label lists (Last.fm tags used here). Official copy:
-#   salu133445/lakh-pianoroll-dataset, data/labels.tar.gz at commit 1cfe780 (869,278 bytes, as the
-#   issue found). The archive has no published checksum and its inner layout was not seen here:
-#   members are matched by the end of their path (lastfm/id_list_<tag>.txt), each checked below.
+# labels: the LPD label lists (the pipeline reads the Last.fm tags). Official copy:
+#   salu133445/lakh-pianoroll-dataset, data/labels.tar.gz at commit 1cfe780 (869,278 bytes, checked
+#   on download). The archive has no published checksum: its members are matched by the end of
+#   their path (lastfm/id_list_<tag>.txt), whatever folder holds them, and each is checked below.
 # lpd_cleansed: every LPD-cleansed file whose MSD id has the Last.fm alternative tag (2,076), the
 #   paper's training-set source, hashed from ../shared/data/lpd_alternative (byte-identical to the
 #   release). The release tarball (lpd_cleansed.tar.gz, all 21,425 files, no published checksum)

@@ -1,4 +1,4 @@
-"""Data and models shared through the DVC remote (README, "Sharing data and models").
+"""Data and models shared through the DVC remote (docs/sharing.md).
 
 After the shared tiny-params run (``local_run``), ``dvc push`` sends every output to the default
 remote, the folder ``../dvc-storage`` beside the repo. Fresh clones beside it get them back with

@@ -1,8 +1,8 @@
 """The kill harness, bounded for CI: build_tensor killed 3 times under each orchestrator.
 
 The full count (5 kills of one instance of every stage, under both tools, the whole DAG run in
-order) is ``python -m tests.robust.kill_harness``, whose table the README quotes; it takes too
-long for every CI run (README, "Nothing lost").
+order) is ``python -m tests.robust.kill_harness``, whose table docs/robustness.md quotes; it takes
+too long for every CI run.
 """
 
 from __future__ import annotations
