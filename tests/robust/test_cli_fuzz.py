@@ -118,6 +118,7 @@ def valid(tmp_path_factory, tiny: Params, tensor: Path, stage_one: Path) -> dict
         "tensor": tensor,
         "filter-report": out / "filter.json",
         "build-report": out / "filter.json",
+        "models-dir": REPO / "models",
         "out-dir": out / "report",
     }
     return {name: ["--params", pfile, *argv_of(values)] for name, values in cmd.items()}
