@@ -20,7 +20,7 @@ from pipeline.data.phrase_file import PhraseBatch, write_phrase_file
 from pipeline.data.tracks import get_track_set
 from pipeline.stages import pretrain
 from pipeline.training.checkpoint import export_weights, load_checkpoint, save_checkpoint
-from tests.conftest import DATA
+from tests.conftest import DATA, REPO
 from tests.training.conftest import tiny_params
 
 BMUSEGAN8 = get_track_set("bmusegan8")
@@ -113,6 +113,21 @@ def test_real_song_is_accompanied(tmp_path, model) -> None:
     export_weights(model, weights, discriminator=False)
     again = _run(weights, SONG, tmp_path / "again")
     assert again.read_bytes() == midi.read_bytes()
+
+
+def test_readme_example_with_the_shipped_model(tmp_path) -> None:
+    """The README's one-command accompaniment: the shipped model, trained, writes notes on the
+    other tracks around the example piano part, which stays as it was."""
+    example = REPO / "tests" / "fixtures" / "piano.mid"
+    midi = _run(REPO / "models" / "conditional_proposed_cpu.pt", example, tmp_path / "band")
+    _same_part(example, midi, [0])
+    generated = pretty_midi.PrettyMIDI(str(midi)).instruments[1:]
+    # A generated track that stays silent is left out of the file; the others keep their order.
+    others = [n for n in BMUSEGAN8.info.names if n != "Piano"]
+    names = [i.name for i in generated]
+    assert names == [n for n in others if n in names]
+    assert all(i.notes for i in generated)
+    assert len(generated) >= 4, f"only {names} sound: an untrained model writes (almost) silence"
 
 
 def test_any_instrument_can_be_the_given_part(tmp_path, model) -> None:
