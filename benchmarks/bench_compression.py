@@ -18,7 +18,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from pipeline.stages.cli import count, existing_file, first_paragraph
+from pipeline.cli import count, existing_file, first_paragraph
 
 CANDIDATES = {
     "gzip-4 + shuffle (before)": dict(compression="gzip", compression_opts=4, shuffle=True),

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.stages.cli import count, existing_dir, first_paragraph
+from pipeline.cli import count, existing_dir, first_paragraph
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

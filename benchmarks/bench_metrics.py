@@ -30,11 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.cli import count, existing_file, first_paragraph, params_arg  # noqa: E402
 from pipeline.data.phrase_file import count_phrases, read_phrases  # noqa: E402
 from pipeline.metrics.engine import bar_scores, bar_statistics  # noqa: E402
 from pipeline.metrics.evaluator import PhraseEvaluator  # noqa: E402
 from pipeline.metrics.loop_reference import loop_bar_scores  # noqa: E402
-from pipeline.stages.cli import count, existing_file, first_paragraph, params_arg  # noqa: E402
 
 PAPER_PHRASES = 13_746
 

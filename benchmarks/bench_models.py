@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from pipeline.cli import count, first_paragraph
 from pipeline.models import build_discriminator, build_generator, build_refiner
-from pipeline.stages.cli import count, first_paragraph
 
 Step = Callable[[], None]
 

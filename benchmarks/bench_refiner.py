@@ -20,8 +20,8 @@ import copy
 import torch
 from bench_models import time_step  # this folder is on sys.path when run as a script
 
+from pipeline.cli import count, first_paragraph
 from pipeline.models import build_refiner
-from pipeline.stages.cli import count, first_paragraph
 
 
 def gradients(refiner: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
+from pipeline.cli import existing_file, first_paragraph
 from pipeline.data.phrase_file import read_phrases, read_track_info
 from pipeline.export import audio
-from pipeline.stages.cli import existing_file, first_paragraph
 
 
 def render_tsf(phrase: np.ndarray, tracks, tempo: float = 100.0) -> np.ndarray:

@@ -40,9 +40,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.cli import count, first_paragraph, params_arg, positive_float  # noqa: E402
 from pipeline.config import Optim, Params  # noqa: E402
 from pipeline.models.grouped import use_grouped_tracks  # noqa: E402
-from pipeline.stages.cli import count, first_paragraph, params_arg, positive_float  # noqa: E402
 from pipeline.training.data import TrainingData, latent  # noqa: E402
 from pipeline.training.experiments import build_networks, run_config  # noqa: E402
 from pipeline.training.gan import (  # noqa: E402

@@ -29,12 +29,12 @@ from typing import cast
 import numpy as np
 import torch
 
+from pipeline.cli import exit_on, setup_logging
 from pipeline.config import Sample
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_file import TrackInfo, read_track_info
 from pipeline.data.tracks import TRACK_SET_NAMES, get_track_set
 from pipeline.sampling import Binarize, draw_batches
-from pipeline.stages.cli import exit_on, setup_logging
 from pipeline.stages.sample import write_previews
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.checkpoint_check import CheckpointError

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline.cli import count, positive_float
 from pipeline.models.discriminator import build_discriminator
 from pipeline.models.generator import build_generator
 from pipeline.models.refiner import build_end2end_generator, build_refiner
 from pipeline.models.summary import count_parameters, format_table, layer_table
-from pipeline.stages.cli import count, positive_float
 
 # Parameter counts of the faithful configuration (z_dim 128, 8 tracks, affine BN): docs/model.md,
 # section 2.6.

@@ -1,7 +1,7 @@
 """Where a run comes from: git commit, a digest of the params, data counts, stage timings.
 
 Wall times come from the stages' own log files (``logs/**.log``: first to last timestamp, the
-format of ``pipeline.stages.cli``); the device from the training runs' ``timing.json``. Both are
+format of ``pipeline.cli``); the device from the training runs' ``timing.json``. Both are
 machine facts, not results, so the logs are read but not declared as inputs of the stage.
 """
 

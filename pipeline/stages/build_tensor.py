@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import BuildTensor, Filter, as_dict
 from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError
@@ -37,7 +38,6 @@ from pipeline.data.phrases import (
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR, Song
 from pipeline.data.tracks import DROPPED, get_track_set
 from pipeline.io import write_json
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.config import Metrics
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
@@ -42,13 +49,6 @@ from pipeline.data.phrase_file import read_attrs
 from pipeline.io import write_json
 from pipeline.metrics.evaluator import PhraseEvaluator
 from pipeline.metrics.modern_eval import features_document, read_features
-from pipeline.stages.cli import (
-    check_outputs,
-    exit_on,
-    load_or_exit,
-    setup_logging,
-    stage_parser,
-)
 
 log = logging.getLogger(__name__)
 

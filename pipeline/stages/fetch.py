@@ -46,6 +46,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Fetch
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.fetch import lmd
@@ -53,7 +54,6 @@ from pipeline.fetch.http import HttpOptions, SourceFailed, download
 from pipeline.fetch.manifest import Entry, FileSpec, ManifestError, load_manifest, lpd_md5
 from pipeline.fetch.place import Needed, copy_local, differs, extract
 from pipeline.io import walk_files, write_json
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 

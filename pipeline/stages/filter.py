@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Filter, as_dict
 from pipeline.data import limits, lpd, midi
 from pipeline.data.labels import DataError, read_all_tags, read_cleansed_ids, read_tag_list
@@ -45,7 +46,6 @@ from pipeline.data.npz import NpzReader
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR
 from pipeline.io import write_json, write_text
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 

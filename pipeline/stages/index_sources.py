@@ -35,8 +35,8 @@ import logging
 import os
 from pathlib import Path
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.io import walk_files, write_json, write_text
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Params
 from pipeline.data.phrase_file import read_attrs, read_phrases, read_track_info
 from pipeline.export.audio import write_audio_files
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import atomic_dir, write_text
 from pipeline.report import curves, page, provenance
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.stages.tables import TABLE1, TABLE2
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.cli import (
+    check_outputs,
+    exit_on,
+    load_or_exit,
+    setup_logging,
+    stage_parser,
+)
 from pipeline.config import Sample, as_dict
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import validate_phrase_file
@@ -38,13 +45,6 @@ from pipeline.data.phrase_file import (
 )
 from pipeline.io import atomic_dir
 from pipeline.sampling import Binarize, draw_batches
-from pipeline.stages.cli import (
-    check_outputs,
-    exit_on,
-    load_or_exit,
-    setup_logging,
-    stage_parser,
-)
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device
 

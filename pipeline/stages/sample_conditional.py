@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Sample, as_dict
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import validate_phrase_file
@@ -32,7 +33,6 @@ from pipeline.data.phrase_file import (
     write_phrase_file,
 )
 from pipeline.sampling import draw_batches
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.stages.sample import write_previews
 from pipeline.training.checkpoint import Sampler, load_sampler
 from pipeline.training.checkpoint_check import CheckpointError

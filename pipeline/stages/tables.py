@@ -30,9 +30,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser  # noqa: E402
 from pipeline.data.labels import DataError  # noqa: E402
 from pipeline.io import atomic_dir, atomic_path, write_text  # noqa: E402
-from pipeline.stages.cli import exit_on, load_or_exit, setup_logging, stage_parser  # noqa: E402
 
 log = logging.getLogger(__name__)
 

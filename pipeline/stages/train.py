@@ -14,9 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import EXPERIMENTS, Params
-from pipeline.data.labels import DataError
-from pipeline.stages.cli import (
+from pipeline.cli import (
     add_training_outputs,
     check_outputs,
     exit_on,
@@ -24,6 +22,8 @@ from pipeline.stages.cli import (
     setup_logging,
     stage_parser,
 )
+from pipeline.config import EXPERIMENTS, Params
+from pipeline.data.labels import DataError
 from pipeline.training.experiments import split_experiment
 from pipeline.training.runner import run_training
 

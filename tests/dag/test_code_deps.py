@@ -158,7 +158,7 @@ def test_a_removed_dependency_is_reported():
     new = set(missing_code_deps(stages)) - set(missing_code_deps(dvc_stages()))
     assert new == {
         "pretrain: pipeline/io.py is not listed"
-        " (imports: pipeline.stages.pretrain -> pipeline.stages.cli -> pipeline.io)"
+        " (imports: pipeline.stages.pretrain -> pipeline.cli -> pipeline.io)"
     }
 
 

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.stages.lock import LOCK_NAME
+from pipeline.lock import LOCK_NAME
 from tests.dag.dag_tools import BIN, Job, dvc_jobs, env, run, same_file, scratch_repo
 from tests.dag.test_smoke import TINY
 

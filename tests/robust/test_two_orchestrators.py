@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages.lock import LOCK_NAME, CheckoutBusy, Holder, claim_checkout, find_orchestrator
+from pipeline.lock import LOCK_NAME, CheckoutBusy, Holder, claim_checkout, find_orchestrator
 from tests.dag.dag_tools import BIN, env, run, scratch_repo
 from tests.dag.test_smoke import TINY
 

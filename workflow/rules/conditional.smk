@@ -19,8 +19,8 @@ rule pretrain_conditional:
     input:
         code=code(
             "stages/pretrain.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training",
@@ -61,8 +61,8 @@ rule train_conditional:
     input:
         code=code(
             "stages/train.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training",
@@ -107,8 +107,8 @@ rule sample_conditional:
         code=code(
             "stages/sample_conditional.py",
             "stages/sample.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training",
@@ -156,8 +156,8 @@ rule evaluate_conditional:
     input:
         code=code(
             "stages/evaluate_conditional.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "metrics",

@@ -14,8 +14,8 @@ rule fetch:
     input:
         code=code(
             "stages/fetch.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "fetch",
@@ -47,8 +47,8 @@ rule index_sources:
     input:
         code=code(
             "stages/index_sources.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
         ),
@@ -76,8 +76,8 @@ rule filter:
     input:
         code=code(
             "stages/filter.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "data",
@@ -113,8 +113,8 @@ rule build_tensor:
     input:
         code=code(
             "stages/build_tensor.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "data",

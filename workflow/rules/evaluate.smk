@@ -5,8 +5,8 @@ rule sample:
     input:
         code=code(
             "stages/sample.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training",
@@ -61,8 +61,8 @@ rule evaluate:
     input:
         code=code(
             "stages/evaluate.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "metrics",
@@ -92,8 +92,8 @@ rule tables:
     input:
         code=code(
             "stages/tables.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training/checkpoint.py",

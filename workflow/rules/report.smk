@@ -5,8 +5,8 @@ rule report:
     input:
         code=code(
             "stages/report.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "stages/tables.py",

@@ -14,8 +14,8 @@ rule pretrain:
     input:
         code=code(
             "stages/pretrain.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training",
@@ -54,8 +54,8 @@ rule train:
     input:
         code=code(
             "stages/train.py",
-            "stages/cli.py",
-            "stages/lock.py",
+            "cli.py",
+            "lock.py",
             "config.py",
             "io.py",
             "training",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, Params, load_params
 from pipeline.io import OutputPathError, is_disk_full, make_parent
-from pipeline.stages.lock import CheckoutBusy, claim_checkout
+from pipeline.lock import CheckoutBusy, claim_checkout
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -108,7 +108,7 @@ def load_or_exit(path: str) -> Params:
     """Load the params file, or exit with status 2 and the validation message (no traceback).
 
     Every stage calls this first, so it is also where a stage claims the checkout for the
-    orchestrator that started it (``pipeline.stages.lock``), before anything is read or written.
+    orchestrator that started it (``pipeline.lock``), before anything is read or written.
     """
     try:
         params = load_params(path)
