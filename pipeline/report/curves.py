@@ -117,3 +117,50 @@ def write_curves(
         plot_run(ours, reference, f"{run} (ours) and {ref_name} (original)", png)
         written[run] = png
     return written
+
+
+PAPER_RUN_STAGES = ("pretrain", "train")  # the runs whose curves stage tables draws
+
+
+def read_curves(runs_dir: Path) -> dict[str, pd.DataFrame]:
+    """The monitoring curves of the paper's training runs, keyed ``<stage>/<run>``.
+
+    Only stages ``pretrain`` and ``train``: their runs are upstream of the metrics this stage
+    reads, so they exist whenever it runs. Other runs under ``runs_dir`` (the track-conditional
+    ones, with their own tables) are not, and whether they exist yet would depend on the order
+    the scheduler picked.
+    """
+    return {
+        f"{stage}/{path.parent.name}": pd.read_csv(path)
+        for stage in PAPER_RUN_STAGES
+        for path in sorted((runs_dir / stage).glob("*/monitor.csv"))
+    }
+
+
+def plot_curves(data: pd.DataFrame, run_name: str, out_png: Path) -> None:
+    """EB, QN and PP of the fixed monitoring batch along training (the paper's Figs. 9 and 11).
+
+    QN and PP are undefined while every monitored bar is empty (an early stage-one generator
+    binarized by HT, say); the panel then says so instead of staying blank.
+    """
+    panels = [("empty_bar_rate", "EB"), ("qualified_note_rate", "QN"), ("polyphonicity", "PP")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 3))
+    for ax, (key, name) in zip(axes, panels, strict=True):
+        defined = data.dropna(subset=[key])
+        if defined.empty:
+            ax.text(
+                0.5,
+                0.5,
+                "undefined:\nevery monitored bar is empty",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+        else:
+            ax.plot(defined["iteration"], defined[key], marker=".", linewidth=1)
+        ax.set_xlabel("iteration")
+        ax.set_title(f"{name} ({run_name})")
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)

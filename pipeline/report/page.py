@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.stages.tables import BAR_MODES, METRICS, MODERN_CAPTION, TITLES, fmt, row_cells
+from pipeline.report.tables import BAR_MODES, METRICS, MODERN_CAPTION, TITLES, fmt, row_cells
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }

@@ -26,7 +26,7 @@ from pipeline.export.audio import write_audio_files
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import atomic_dir, write_text
 from pipeline.report import curves, page, provenance
-from pipeline.stages.tables import TABLE1, TABLE2
+from pipeline.report.tables import TABLE1, TABLE2
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,9 @@ import pytest
 
 from pipeline.config import Params
 from pipeline.io import write_json
-from pipeline.stages import tables, train
+from pipeline.report import curves, tables
+from pipeline.stages import tables as tables_stage
+from pipeline.stages import train
 from pipeline.training.checkpoint import export_weights
 from pipeline.training.runner import StopTraining
 from tests.conftest import REPO
@@ -57,7 +59,7 @@ def shipped(tmp_path_factory, params: Params):
 
 
 def run_tables(outputs, modes):
-    tables.run(
+    tables_stage.run(
         outputs / "evaluate",
         outputs / "runs",
         REFERENCE,
@@ -142,7 +144,7 @@ def test_curves_are_the_paper_runs_only(outputs):
     for stage in ("train", "train_conditional", "pretrain_conditional"):
         (runs / stage / "joint_dbn").mkdir(parents=True)
         (runs / stage / "joint_dbn" / "monitor.csv").write_bytes(curve)
-    assert list(tables.read_curves(runs)) == ["pretrain/proposed", "train/joint_dbn"]
+    assert list(curves.read_curves(runs)) == ["pretrain/proposed", "train/joint_dbn"]
 
 
 def test_missing_metrics_names_the_file(outputs):

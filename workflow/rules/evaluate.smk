@@ -92,6 +92,8 @@ rule tables:
     input:
         code=code(
             "stages/tables.py",
+            "report/tables.py",
+            "report/curves.py",
             "cli.py",
             "lock.py",
             "config.py",

@@ -9,7 +9,6 @@ rule report:
             "lock.py",
             "config.py",
             "io.py",
-            "stages/tables.py",
             "report",
             "export",
             "training/checkpoint.py",
