@@ -46,7 +46,7 @@ from pipeline.accompany_input import (
 from pipeline.accompany_output import midi_bytes, output_midi, render_midi
 from pipeline.data.labels import DataError
 from pipeline.data.song import STEPS_PER_BAR
-from pipeline.data.tracks import TRACK_SET_NAMES, TrackSet, get_track_set
+from pipeline.data.tracks import track_set_named_by
 from pipeline.export.audio import write_audio
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import OutputPathError, atomic_path
@@ -58,14 +58,6 @@ log = logging.getLogger(__name__)
 
 N_BARS = 4
 PHRASE_STEPS = N_BARS * STEPS_PER_BAR  # 384 steps of 1/24 beat
-
-
-def track_set_of(names: list[str], path: Path) -> TrackSet:
-    """The track set whose track names are ``names`` (the checkpoint's)."""
-    for name in TRACK_SET_NAMES:
-        if get_track_set(name).info.names == names:
-            return get_track_set(name)
-    raise AccompanyError(f"{path}: tracks {names} are not those of a known track set")
 
 
 def check_out_dir(out_dir: Path, midi: Path) -> None:
@@ -132,7 +124,7 @@ def accompany(
     stem = midi.stem
     check_out_dir(out_dir, midi)
     sampler = load_conditional(checkpoint, track, device or torch.device("cpu"))
-    tracks = track_set_of(sampler.track_names, checkpoint)
+    tracks = track_set_named_by(sampler.track_names, checkpoint)
     index = sampler.condition
     assert index is not None and sampler.condition_track is not None
     pm = read_song(midi, limits or Limits())

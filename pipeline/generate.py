@@ -32,10 +32,9 @@ import torch
 from pipeline.cli import exit_on, setup_logging
 from pipeline.config import Sample
 from pipeline.data.labels import DataError
-from pipeline.data.phrase_file import TrackInfo, read_track_info
-from pipeline.data.tracks import TRACK_SET_NAMES, get_track_set
-from pipeline.sampling import Binarize, draw_batches
-from pipeline.stages.sample import write_previews
+from pipeline.data.phrase_file import read_track_info
+from pipeline.data.tracks import track_set_named_by
+from pipeline.sampling import Binarize, draw_batches, write_previews
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.checkpoint_check import CheckpointError
 from pipeline.training.runner import pick_device
@@ -44,17 +43,6 @@ log = logging.getLogger(__name__)
 
 # Time steps per beat of every model phrase (96 per 4/4 bar; docs/model.md, section 1.2).
 RESOLUTION = 24
-
-
-def track_info(names: list[str], checkpoint: Path) -> TrackInfo:
-    """The programs and drum flags of the known track set whose names are ``names``."""
-    for set_name in TRACK_SET_NAMES:
-        info = get_track_set(set_name).info
-        if info.names == list(names):
-            return info
-    raise CheckpointError(
-        f"{checkpoint}: tracks {names} match no known track set ({', '.join(TRACK_SET_NAMES)})"
-    )
 
 
 def generate(
@@ -84,7 +72,11 @@ def generate(
         how = binarize or "ht"
         if how == "model":
             raise CheckpointError(f"{checkpoint}: a stage-one model needs --binarize ht or bs")
-    tracks = read_track_info(tensor) if tensor else track_info(sampler.track_names, checkpoint)
+    tracks = (
+        read_track_info(tensor)
+        if tensor
+        else track_set_named_by(sampler.track_names, checkpoint).info
+    )
     batches = draw_batches(sampler, count, cfg.batch_size, cast(Binarize, how), cfg.seed, device)
     phrases = np.concatenate(list(batches))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from pipeline.data.labels import DataError
 from pipeline.data.phrase_file import TrackInfo
 
 DROPPED = -1
@@ -120,6 +122,18 @@ def get_track_set(name: str) -> TrackSet:
     if name not in _BUILDERS:
         raise ValueError(f"unknown track set {name!r}; known: {list(_BUILDERS)}")
     return _built(name)
+
+
+def track_set_named_by(names: list[str], source: Path) -> TrackSet:
+    """The known track set whose track names are ``names``, in this order. A model's checkpoint
+    (``source``) stores its track names only; this gives back their programs and drum flags. No
+    such set is a ``DataError`` naming ``source``."""
+    for name in TRACK_SET_NAMES:
+        if get_track_set(name).info.names == list(names):
+            return get_track_set(name)
+    raise DataError(
+        f"{source}: tracks {list(names)} match no known track set ({', '.join(TRACK_SET_NAMES)})"
+    )
 
 
 @functools.cache

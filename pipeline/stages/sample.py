@@ -10,19 +10,18 @@ One run writes one *sample set*: ``phrases.h5`` (the phrase-file layout of
 Binarization (``--binarize``): ``ht`` or ``bs`` for a stage-one model, ``model`` for a binary
 one; z comes from a CPU generator seeded with ``sample.seed`` (``pipeline.sampling``).
 
-The previews' libraries (matplotlib, symusic, soundfile) are imported in ``write_previews`` only,
-so that ``run(..., previews=False)`` works where they are not installed (a lent GPU machine,
-``benchmarks/gpu_check.py``); the previews of such a set can be drawn later from its phrases.h5.
+The previews' libraries (matplotlib, symusic, soundfile) are imported only where the previews are
+written (``pipeline.sampling.write_previews``), so that ``run(..., previews=False)`` works where
+they are not installed (a GPU machine, ``benchmarks/gpu_check.py``); the previews of such a set
+can be drawn later from its phrases.h5.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from pipeline.cli import (
@@ -32,19 +31,10 @@ from pipeline.cli import (
     setup_logging,
     stage_parser,
 )
-from pipeline.config import Sample, as_dict
+from pipeline.config import Sample
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import validate_phrase_file
-from pipeline.data.phrase_file import (
-    PhraseBatch,
-    TrackInfo,
-    phrase_shape,
-    read_attrs,
-    read_track_info,
-    write_phrase_file,
-)
-from pipeline.io import atomic_dir
-from pipeline.sampling import Binarize, draw_batches
+from pipeline.sampling import Binarize, draw_batches, write_sample_set
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device
 
@@ -76,55 +66,11 @@ def run(
             "(stage-one models take ht or bs; binary models take model)"
         )
     n_phrases = cfg.n_phrases_binary if how == "model" else cfg.n_phrases_pretrain
-    tracks = read_track_info(tensor)
-    attrs = read_attrs(tensor)
-    kept: list[np.ndarray] = []  # the first few phrases, for the grid and MIDI files
-    n_keep = max(cfg.n_midi, cfg.n_grid, cfg.n_audio)
-    active = 0.0
-
-    def batches() -> Iterator[PhraseBatch]:
-        nonlocal active
-        for phrases in draw_batches(sampler, n_phrases, cfg.batch_size, how, cfg.seed, device):
-            active += float(phrases.mean()) * len(phrases)
-            if sum(len(k) for k in kept) < n_keep:
-                kept.append(phrases)
-            n = len(phrases)
-            yield PhraseBatch(phrases, [""] * n, [""] * n, [-1] * n)
-
-    write_phrase_file(
-        out_dir / "phrases.h5",
-        batches(),
-        phrase_shape(tensor),
-        tracks,
-        lowest_pitch=int(attrs["lowest_pitch"]),
-        resolution=int(attrs["resolution"]),
-        params={"sample": as_dict(cfg), "binarize": how},
-        extra_attrs={"source_checkpoint": checkpoint.as_posix()},
-    )
-    if previews:
-        write_previews(out_dir, np.concatenate(kept)[:n_keep], cfg, tracks, attrs)
-    result = SampleResult(n_phrases=n_phrases, density=active / max(n_phrases, 1))
-    log.info("%s: %d phrases (%s), %.4f of cells active", out_dir, n_phrases, how, result.density)
-    return result
-
-
-def write_previews(
-    out_dir: Path, first: np.ndarray, cfg: Sample, tracks: TrackInfo, attrs: dict
-) -> None:
-    """The PNG grid, the MIDI files and the audio of the first phrases of a sample set."""
-    from pipeline.export.audio import write_audio_files  # symusic, soundfile: imported here only
-    from pipeline.export.midi import write_midi
-    from pipeline.export.pianoroll_png import plot_phrase_grid
-
-    plot_phrase_grid(out_dir / "grid.png", first[: cfg.n_grid], tracks.names)
-    lowest, resolution = int(attrs["lowest_pitch"]), int(attrs["resolution"])
-    with atomic_dir(out_dir / "midi") as midi_dir:
-        for i, phrase in enumerate(first[: cfg.n_midi]):
-            path = midi_dir / f"sample_{i:03d}.mid"
-            write_midi(path, phrase, tracks, lowest, resolution, cfg.tempo)
-    audio = first[: cfg.n_audio]
-    with atomic_dir(out_dir / "audio") as audio_dir:
-        write_audio_files(audio_dir, audio, tracks, lowest, resolution, cfg.tempo)
+    batches = draw_batches(sampler, n_phrases, cfg.batch_size, how, cfg.seed, device)
+    attrs = {"source_checkpoint": checkpoint.as_posix()}
+    n, density = write_sample_set(out_dir, batches, cfg, tensor, how, attrs, previews)
+    log.info("%s: %d phrases (%s), %.4f of cells active", out_dir, n, how, density)
+    return SampleResult(n_phrases=n, density=density)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,19 +21,14 @@ import numpy as np
 import torch
 
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
-from pipeline.config import Sample, as_dict
+from pipeline.config import Sample
 from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import validate_phrase_file
 from pipeline.data.phrase_file import (
-    PhraseBatch,
-    phrase_shape,
-    read_attrs,
     read_phrases,
     read_track_info,
-    write_phrase_file,
 )
-from pipeline.sampling import draw_batches
-from pipeline.stages.sample import write_previews
+from pipeline.sampling import draw_batches, write_sample_set
 from pipeline.training.checkpoint import Sampler, load_sampler
 from pipeline.training.checkpoint_check import CheckpointError
 from pipeline.training.runner import pick_device
@@ -72,33 +67,15 @@ def run(cfg: Sample, checkpoint: Path, tensor: Path, out_dir: Path, device: torc
     sampler = load_sampler(checkpoint, device)
     if sampler.condition is None or sampler.kind != "binary":
         raise CheckpointError(f"{checkpoint}: not a track-conditional stage-two model")
-    tracks, attrs = read_track_info(tensor), read_attrs(tensor)
-    if tracks.names != sampler.track_names:
+    if read_track_info(tensor).names != sampler.track_names:
         raise CheckpointError(f"{checkpoint}: tracks {sampler.track_names} differ from {tensor}'s")
-    kept: list[np.ndarray] = []
-    n_keep = max(cfg.n_midi, cfg.n_grid, cfg.n_audio)
-
-    def batches() -> Iterator[PhraseBatch]:
-        for phrases in draw(sampler, tensor, cfg, device):
-            if sum(len(k) for k in kept) < n_keep:
-                kept.append(phrases)
-            n = len(phrases)
-            yield PhraseBatch(phrases, [""] * n, [""] * n, [-1] * n)
-
-    n = write_phrase_file(
-        out_dir / "phrases.h5",
-        batches(),
-        phrase_shape(tensor),
-        tracks,
-        lowest_pitch=int(attrs["lowest_pitch"]),
-        resolution=int(attrs["resolution"]),
-        params={"sample": as_dict(cfg), "binarize": "model"},
-        extra_attrs={
-            "source_checkpoint": checkpoint.as_posix(),
-            "condition_track": str(sampler.condition_track),
-        },
+    attrs = {
+        "source_checkpoint": checkpoint.as_posix(),
+        "condition_track": str(sampler.condition_track),
+    }
+    n, _ = write_sample_set(
+        out_dir, draw(sampler, tensor, cfg, device), cfg, tensor, "model", attrs
     )
-    write_previews(out_dir, np.concatenate(kept)[:n_keep], cfg, tracks, attrs)
     log.info("%s: %d phrases given %s", out_dir, n, sampler.condition_track)
     return n
 

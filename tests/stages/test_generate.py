@@ -8,7 +8,6 @@ import symusic
 import torch
 
 from pipeline import generate, sampling
-from pipeline.data.tracks import TRACK_SET_NAMES, get_track_set
 from pipeline.training.checkpoint import load_sampler
 from tests.training.conftest import TRACKS, make_phrase_file, run_stage_one, tiny_params
 
@@ -29,12 +28,6 @@ def run(ckpt, out, *extra):
 
 def cfg(seed: int, n: int) -> generate.Sample:
     return generate.Sample(seed, n, n, 2, 0, 1, 0, 100.0)
-
-
-@pytest.mark.parametrize("name", TRACK_SET_NAMES)
-def test_known_track_sets_are_recognised_by_their_names(name):
-    info = get_track_set(name).info
-    assert generate.track_info(list(info.names), "ckpt") == info
 
 
 def test_writes_one_midi_file_per_phrase(trained, tmp_path):
