@@ -37,7 +37,8 @@ from pipeline.training.checkpoint_check import (
     load_weights,
     read_checkpoint,
 )
-from pipeline.training.experiments import Networks, build_networks
+from pipeline.training.experiments import build_networks
+from pipeline.training.networks import Networks
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.data.labels import DataError
 from pipeline.models import build_discriminator, build_refiner
 from pipeline.models.conditional import ConditionalRefiner, build_conditional_generator
-from pipeline.training.experiments import Networks, network_width
+from pipeline.training.networks import Networks, network_width
 
 STRATEGIES = ("pretrain", "twostage", "joint")  # end-to-end has no conditional variant
 

@@ -36,7 +36,8 @@ Speed options (docs/gpu.md), none changing what is computed on the CPU beyond fl
   refiner's neurons, the SBN noise) is drawn from the CPU generator and moved to the device, so a
   GPU run draws the same noise as a CPU run. On the CPU it is the same draw either way.
 * No host synchronisation per iteration: the logged losses stay on the device until a monitored
-  iteration, a snapshot or the end of the run reads them (``settle``), and the slope is read only
+  iteration, a snapshot, the end of the run or a stop reads them (``settle``; also with an
+  ``after_iteration`` hook, such as the time budget's), and the slope is read only
   when it changes (at the start and after each anneal).
 """
 
@@ -56,7 +57,7 @@ from tqdm import tqdm
 from pipeline.config import Optim
 from pipeline.models import Refiner, anneal_slope
 from pipeline.training.data import TrainingData, latent
-from pipeline.training.experiments import Networks
+from pipeline.training.networks import Networks
 from pipeline.training.schedule import critic_steps_from
 
 log = logging.getLogger(__name__)
@@ -368,7 +369,9 @@ def train_loop(
 
     ``monitor(i)`` returns the metrics of the fixed monitoring batch, called every
     ``optim.monitor_every`` iterations and at the last one; ``snapshot`` saves a resume point every
-    ``optim.snapshot_every`` iterations.
+    ``optim.snapshot_every`` iterations. ``after_iteration(state)`` runs after every iteration
+    (a deadline, a test's kill); the rows it sees may still hold device tensors (``settle``), and
+    if it raises, the rows are settled before the exception leaves the loop.
     """
     optim, ipe = cfg.optim, data.iterations_per_epoch
     slope = current_slope(nets)  # the slope this iteration trains with: rate ** epoch
@@ -415,8 +418,11 @@ def train_loop(
             settle(state.rows)
             snapshot(state)
         if after_iteration is not None:
-            settle(state.rows)
-            after_iteration(state)
+            try:
+                after_iteration(state)
+            except BaseException:
+                settle(state.rows)  # a stopped run's rows are written by the caller
+                raise
     settle(state.rows)
     return state
 

@@ -24,7 +24,7 @@ from pipeline.config import Metrics
 from pipeline.io import atomic_path
 from pipeline.training.batch_norm import batch_statistics
 from pipeline.training.data import derive_seed, latent
-from pipeline.training.experiments import Networks
+from pipeline.training.networks import Networks
 
 log = logging.getLogger(__name__)
 

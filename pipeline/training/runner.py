@@ -42,7 +42,6 @@ from pipeline.training.checkpoint_check import (
 from pipeline.training.conditional import with_condition
 from pipeline.training.data import TrainingData, derive_seed, latent, load_tensor
 from pipeline.training.experiments import (
-    Networks,
     build_networks,
     count_parameters,
     load_stage_one,
@@ -57,6 +56,7 @@ from pipeline.training.gan import (
     train_loop,
 )
 from pipeline.training.monitor import Monitor, last_metrics, write_log_csv
+from pipeline.training.networks import Networks
 
 log = logging.getLogger(__name__)
 

@@ -106,7 +106,7 @@ def test_snapshot_of_another_config_is_ignored(tmp_path, params, straight) -> No
 
 
 def test_stop_at_a_deadline_writes_outputs_and_resumes(tmp_path, params, straight) -> None:
-    """StopTraining (the deadline of benchmarks/gpu_check.py) ends a run cleanly: every output of
+    """StopTraining (the deadline of python -m benchmarks.gpu) ends a run cleanly: every output of
     the iterations done, a log that says how far it got, and a snapshot a rerun continues from
     to exactly the uninterrupted run."""
     tensor, out = straight

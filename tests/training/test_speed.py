@@ -135,7 +135,7 @@ def test_bf16_autocast_runs_on_the_cpu() -> None:
     torch.testing.assert_close(scores[True], scores[False], rtol=0.05, atol=0.02)
 
 
-def _run_loop(p: Params, tensor, n_iterations: int = 2, spy=None, state=None):
+def _run_loop(p: Params, tensor, n_iterations: int = 2, spy=None, state=None, hook=None):
     """end2end_sbn through ``train_loop`` on the CPU with the options of ``p``."""
     _, _, run, nets, opts, _ = _prepare(p, "train", "end2end_sbn", tensor, None)
     if spy is not None:
@@ -146,7 +146,7 @@ def _run_loop(p: Params, tensor, n_iterations: int = 2, spy=None, state=None):
     )
     torch.manual_seed(7)
     state = state or LoopState()
-    return nets, train_loop(nets, opts, data, cfg, state, lambda i: {}, lambda s: None)
+    return nets, train_loop(nets, opts, data, cfg, state, lambda i: {}, lambda s: None, hook)
 
 
 def test_noise_device_cpu_gives_the_same_bytes_on_a_cpu_run(params: Params, tensor) -> None:
@@ -184,6 +184,33 @@ def test_the_loop_reads_the_losses_only_at_monitored_iterations(params: Params, 
     assert len(state.rows) == 4
     # every logged loss was read back as a float by the end (the counters are ints)
     assert not any(isinstance(v, torch.Tensor) for r in state.rows for v in r.values())
+    assert all(isinstance(r["d_loss"], float) for r in state.rows)
+
+
+def test_an_after_iteration_hook_adds_no_host_sync(params: Params, tensor) -> None:
+    """A hook (the time budget's, a deadline) runs after every iteration without reading the
+    losses: between monitored iterations they stay tensors, as with no hook."""
+    p = tiny_params(params, monitor_every=100, snapshot_every=100)  # monitored: 0 and 3 (last)
+    state, seen = LoopState(), []
+    hook = lambda s: seen.append([isinstance(r["d_loss"], torch.Tensor) for r in s.rows])  # noqa: E731
+    _run_loop(p, tensor, 4, state=state, hook=hook)
+    assert seen[1:3] == [[False, True], [False, True, True]]  # iterations 1 and 2: not read
+    assert all(isinstance(r["d_loss"], float) for r in state.rows)
+
+
+def test_a_hook_that_stops_the_run_leaves_its_rows_read(params: Params, tensor) -> None:
+    """A hook that raises (``StopTraining``) ends the loop with every row read as floats, so the
+    caller writes the log of a stopped run as it writes a finished one."""
+    p = tiny_params(params, monitor_every=100, snapshot_every=100)
+    state = LoopState()
+
+    def stop_after_two(s: LoopState) -> None:
+        if s.iteration == 2:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        _run_loop(p, tensor, 4, state=state, hook=stop_after_two)
+    assert len(state.rows) == 2
     assert all(isinstance(r["d_loss"], float) for r in state.rows)
 
 

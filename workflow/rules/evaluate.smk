@@ -102,6 +102,7 @@ rule tables:
             "training/checkpoint_check.py",
             "training/conditional.py",
             "training/experiments.py",
+            "training/networks.py",
             "models",
             "data/labels.py",
         ),

@@ -15,6 +15,7 @@ rule report:
             "training/checkpoint_check.py",
             "training/conditional.py",
             "training/experiments.py",
+            "training/networks.py",
             "models",
             "data/labels.py",
             "data/phrase_file.py",
