@@ -4,8 +4,9 @@
     python -m pipeline.export_weights CKPT OUT --no-discriminator   # sampling only
 
 The export (``pipeline.training.checkpoint.export_weights``) is read by ``sample --checkpoint`` and,
-when it keeps D, by ``train --pretrained`` exactly as the full checkpoint is. It exists for
-machines whose results must come back in small files (``docs/gpu.md``, ``benchmarks/gpu_check.py``).
+when it keeps D, by ``train --pretrained`` exactly as the full checkpoint is. It exists
+for machines whose results must come back in small files (``docs/gpu.md``,
+``python -m benchmarks.gpu``), and for the shipped models (``models/``).
 A damaged or foreign input exits with status 2 and a one-line message.
 """
 

@@ -1,6 +1,6 @@
-"""What travels to a lent GPU machine and what comes back (``benchmarks/gpu_check.py``).
+"""What travels to a lent GPU machine and what comes back (``python -m benchmarks.gpu``).
 
-The carry folder (``python -m benchmarks.gpu_check --build-carry gpu_carry``), one ignored folder
+The carry folder (``python -m benchmarks.gpu --build-carry gpu_carry``), one ignored folder
 sent with the working tree (limit 64 MiB)::
 
     phrases.h5          the default training tensor, built by the pipeline's own ``filter`` and

@@ -1,7 +1,7 @@
-"""The phases of ``benchmarks/gpu_check.py`` (see its docstring), each ``phase_x(check) -> dict``.
+"""The phases of ``python -m benchmarks.gpu`` (see ``__main__``), each ``phase_x(check) -> dict``.
 
 A phase returns its results (``status`` ok unless it says skipped, failed or partial); an exception
-is caught and recorded by ``Check.phase``. Settings come from ``gpu_check``'s settings block.
+is caught and recorded by ``Check.phase``. Settings come from the settings block of ``session``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import gpu_carry
-from benchmarks import gpu_check as S
-from benchmarks.gpu_check import ROOT, Check, run_spec, start_worker, wait_all
+from benchmarks.gpu import carry as gpu_carry
+from benchmarks.gpu import session as S
+from benchmarks.gpu.session import ROOT, Check, run_spec, start_worker, wait_all
 
 # ------------------------------------------------------------------------------------------------
 # env
@@ -70,7 +70,12 @@ def phase_env(check: Check) -> dict[str, Any]:
 
 
 def phase_equality(check: Check) -> dict[str, Any]:
-    """The first updates on the device and on the CPU (fp32, no TF32) against fp64 on the CPU."""
+    """The first updates on the device and on the CPU (fp32, no TF32) against fp64 on the CPU.
+
+    One critic step per iteration throughout: no initial burst and no periodic one (iteration 0
+    is a burst iteration of the schedule, 100 critic steps in the paper's setting), so the
+    compared weights are those after the first ``EQUALITY_ITERATIONS`` x 2 updates.
+    """
     if check.device == "cuda" and "noise_device" not in S.accepted_optional().get("optim", {}):
         return {
             "status": "skipped",
@@ -83,6 +88,7 @@ def phase_equality(check: Check) -> dict[str, Any]:
     extra = {
         "optim": {
             "n_critic": 1,
+            "n_critic_burst": 1,
             "burst_first_iterations": 0,
             "monitor_every": 10**6,
             "snapshot_every": 10**6,
@@ -92,7 +98,7 @@ def phase_equality(check: Check) -> dict[str, Any]:
     runs = {}
     for name, device in (("device", check.device), ("cpu", "cpu"), ("fp64", "cpu")):
         params = check.params_file(
-            f"equality_{name}", S.merge(extra, {"optim": {"device": device}})
+            f"equality_{name}", S.merge(extra, {"optim": {"device": device}}, "equality")
         )
         runs[name] = run_spec(check, "pretrain", "proposed", params, root / name)
     procs = {
@@ -140,7 +146,11 @@ def _max_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 
 def phase_speed(check: Check) -> dict[str, Any]:
-    """Iterations per second and peak memory per setting, stage one (batch 32) and two (16)."""
+    """Iterations per second and peak memory per setting, stage one (batch 32) and two (16).
+
+    Training iterations only: monitoring and snapshots are off for these runs, and the timed
+    window (after the warm-up) is closed by one device synchronisation at each end.
+    """
     iterations = 3 if check.tiny else S.SPEED_ITERATIONS
     warmup = 1 if check.tiny else S.SPEED_WARMUP
     tensor = check.tensor
@@ -155,10 +165,15 @@ def phase_speed(check: Check) -> dict[str, Any]:
         extra = S.merge(
             overrides,
             {
-                "optim": {"burst_first_iterations": 0, "snapshot_every": 10**6},
+                "optim": {
+                    "burst_first_iterations": 0,
+                    "monitor_every": 10**6,
+                    "snapshot_every": 10**6,
+                },
                 "pretrain": {"n_iterations": iterations},
                 "train": {"n_iterations": iterations, "n_iterations_end2end": iterations},
             },
+            f"speed {name}",
         )
         params = check.params_file(f"speed_{name}", extra)
         runs: list[dict[str, Any]] = []
@@ -169,7 +184,7 @@ def phase_speed(check: Check) -> dict[str, Any]:
                 check, stage, run, params, root / name, tensor=str(tensor), pretrained=pretrained
             )
             batch = check.base[stage]["batch_size"]
-            runs.append({**spec, "batch_size": batch})
+            runs.append({**spec, "batch_size": batch, "iterations": iterations})
             previous = spec if stage == "pretrain" else previous
         settings.append({"name": name, "tf32": tf32, "runs": runs})
     out = root / "speed.json"

@@ -1,31 +1,8 @@
-"""One command for a lent GPU machine: check, measure, train, sample, evaluate (docs/gpu.md).
+"""One call of the GPU check: its settings, its folders, clock and summary, and its workers.
 
-    python -m benchmarks.gpu_check --build-carry gpu_carry            # here, once (< 64 MiB)
-    PYTHONPATH=. python -m benchmarks.gpu_check --carry gpu_carry --out $OUT      # GPU, 1st call
-    PYTHONPATH=. python -m benchmarks.gpu_check --carry gpu_carry --out $OUT \\
-        --continue gpu_carry/round1                                   # GPU, 2nd call: stage two
-    python -m benchmarks.gpu_check --plot RESULTS_DIR --out plots/     # here: the curves
-    python -m benchmarks.gpu_check --device cpu --tiny --out /tmp/x   # CI: all of it, tiny
-
-Phases, in order, each catching its own failure and writing ``summary.json`` as it goes:
-
-env       Python, torch, CUDA, the GPU and its memory, which optional params keys exist
-equality  the first updates (stage one, 2 iterations) on the device and on the CPU, both judged
-          against an fp64 reference on the CPU; needs the noise drawn on the CPU
-          (``optim.noise_device: cpu``) and says "not available" where the params lack it
-speed     iterations per second and peak memory per setting (SPEED_SETTINGS) at the paper's batch
-          sizes, 32 in stage one and 16 in stage two
-train     the three stage-one trainings (paper: configs/paper.yaml) as parallel processes on the one
-          device until a deadline; each stops cleanly with a checkpoint and its log (a second
-          call: the stage-two and end-to-end runs from the first call's proposed-D export)
-sample    HT and BS sample sets of every trained stage-one model (binary models: their own output)
-          and every metric of each in both modes, through the sample and evaluate stages' code
-plot      the monitoring curves (EB, QN, PP, TD against the global step) beside the original runs'
-pack      results.tar.gz (logs, CSVs, JSON, plots) and weights-only exports, at most 8 files of at
-          most 16 MiB in ``--out``, with summary.json; the sizes are checked and reported
-
-The budget (``--budget-s``; default 450 s on a device, 3000 s with ``--tiny``) is kept to the
-second: the trainings get what is left after the other phases' shares and stop at their deadline.
+The settings block below is the one place that says what ``python -m benchmarks.gpu`` runs; the
+phases (``benchmarks.gpu.phases``) read it, and ``benchmarks.gpu.workers`` runs the trainings as
+separate processes that ``start_worker`` starts.
 """
 
 from __future__ import annotations
@@ -41,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------------------------------------
 # Settings: the one place where what the check runs is listed. The speed options are params
@@ -89,7 +66,7 @@ TRAIN_WINDOW_TINY = 20  # seconds of training with --tiny (at least one iteratio
 SAMPLE_RESERVE = 12  # seconds kept for packing when sample sets are drawn
 
 sys.path.insert(0, str(ROOT))
-from benchmarks import gpu_carry  # noqa: E402
+from benchmarks.gpu import carry as gpu_carry  # noqa: E402
 
 
 def use_carried_plugin(carry: Path | None) -> None:
@@ -106,11 +83,12 @@ def use_carried_plugin(carry: Path | None) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
+def merge(base: dict, extra: dict, source: str) -> dict:
+    """``base`` with the params overlay ``extra`` on top (``pipeline.config.merge_overlay``: a key
+    that params.yaml does not know is an error naming ``source``)."""
+    from pipeline.config import merge_overlay
+
+    return merge_overlay(base, extra, source) if extra else dict(base)
 
 
 def accepted_optional() -> dict:
@@ -123,7 +101,9 @@ def accepted_optional() -> dict:
     for section, keys in OPTIONAL.items():
         cls = getattr(config, section.capitalize())
         names = {f.name for f in dataclasses.fields(cls)}
-        out[section] = {k: v for k, v in keys.items() if k in names}
+        accepted = {k: v for k, v in keys.items() if k in names}
+        if accepted:
+            out[section] = accepted
     return out
 
 
@@ -161,8 +141,9 @@ class Check:
         base = yaml.safe_load((ROOT / BASE_PARAMS).read_text())
         # the paper's setting is an overlay of params.yaml (configs/paper.yaml names its keys only)
         overlay = TINY if self.tiny else yaml.safe_load((ROOT / PAPER_OVERLAY).read_text())
-        base = merge(base, overlay)
-        return merge(merge(base, ALWAYS), {"optim": {"device": self.device}, **accepted_optional()})
+        base = merge(base, overlay, "--tiny" if self.tiny else PAPER_OVERLAY)
+        base = merge(base, ALWAYS, "the GPU check's fixed settings")
+        return merge(base, {"optim": {"device": self.device}, **accepted_optional()}, "--device")
 
     def params_file(self, name: str, extra: dict | None = None) -> Path:
         """A validated params file of the base params with ``extra`` on top."""
@@ -170,7 +151,7 @@ class Check:
 
         from pipeline.config import params_from_dict
 
-        data = merge(self.base, extra or {})
+        data = merge(self.base, extra or {}, name)
         path = self.work / "params" / f"{name}.yaml"
         params_from_dict(data, str(path))  # a bad setting fails here, not in a worker
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,12 +184,12 @@ class Check:
 
 
 # ------------------------------------------------------------------------------------------------
-# Worker processes (benchmarks/gpu_workers.py)
+# Worker processes (benchmarks/gpu/workers.py)
 # ------------------------------------------------------------------------------------------------
 
 
 def start_worker(check: Check, kind: str, name: str, spec: dict) -> subprocess.Popen:
-    """``python -m benchmarks.gpu_workers kind spec.json``, its output in logs/<name>.log."""
+    """``python -m benchmarks.gpu.workers kind spec.json``, its output in logs/<name>.log."""
     spec_path = check.work / "specs" / f"{name}.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec, indent=1))
@@ -218,7 +199,7 @@ def start_worker(check: Check, kind: str, name: str, spec: dict) -> subprocess.P
     env = {**os.environ, "PYTHONPATH": path}
     if check.device == "cpu" and kind != "speed":
         env["OMP_NUM_THREADS"] = "1"  # parallel workers on a CPU: one thread each
-    cmd = [sys.executable, "-m", "benchmarks.gpu_workers", kind, str(spec_path)]
+    cmd = [sys.executable, "-m", "benchmarks.gpu.workers", kind, str(spec_path)]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -245,88 +226,3 @@ def run_spec(check: Check, stage: str, name: str, params: Path, root: Path, **ex
         "snapshot_dir": str(root / "snapshots" / stage / name),
         **extra,
     }
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="results folder (what comes back)")
-    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
-    parser.add_argument("--tiny", action="store_true", help="everything scaled down (CI, CPU)")
-    parser.add_argument("--carry", type=Path, help="the carry folder (--build-carry)")
-    parser.add_argument("--tensor", type=Path, help="training tensor (default: the carry's)")
-    parser.add_argument("--work", type=Path, help="scratch folder (default: a new temp folder)")
-    parser.add_argument("--budget-s", type=float, help="wall-clock budget of the whole call")
-    parser.add_argument("--continue", dest="from_dir", type=Path, help="a first call's results")
-    parser.add_argument("--build-carry", type=Path, help="build the carry folder and exit")
-    parser.add_argument("--round1", type=Path, help="with --build-carry: a first call's results")
-    parser.add_argument("--plot", type=Path, help="draw the curves of returned results and exit")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.build_carry:
-        from pipeline.config import load_params
-
-        info = gpu_carry.build_carry(
-            load_params(ROOT / "params.yaml"), args.build_carry, args.round1
-        )
-        mib, n = info["total_bytes"] / 2**20, len(info["files"])
-        print(f"{args.build_carry}: {mib:.1f} MiB in {n} files")
-        return 0
-    if args.out is None:
-        raise SystemExit("error: --out is required")
-    use_carried_plugin(args.carry)
-    from benchmarks.gpu_phases import (
-        phase_env,
-        phase_equality,
-        phase_pack,
-        phase_plot,
-        phase_sample,
-        phase_speed,
-        phase_train,
-        print_table,
-    )
-
-    if args.plot:
-        return phase_plot_only(args)
-    check = Check(args)
-    phase_list: list[tuple[str, Any]] = [("env", phase_env)]
-    if args.from_dir is None or _failed(args.from_dir, "equality"):
-        phase_list.append(("equality", phase_equality))
-    if args.from_dir is None or _failed(args.from_dir, "speed"):
-        phase_list.append(("speed", phase_speed))
-    phase_list += [("train", phase_train), ("sample", phase_sample), ("plot", phase_plot)]
-    for name, fn in phase_list:
-        check.phase(name, fn)
-    check.phase("pack", phase_pack)
-    print_table(check.summary)
-    failed = [n for n, p in check.summary["phases"].items() if p["status"] == "failed"]
-    return 1 if failed else 0
-
-
-def _failed(from_dir: Path, phase: str) -> bool:
-    """Whether ``phase`` failed in the first call (a second call reruns only what failed)."""
-    try:
-        summary = json.loads((from_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return True
-    return summary.get("phases", {}).get(phase, {}).get("status") == "failed"
-
-
-def phase_plot_only(args: argparse.Namespace) -> int:
-    """``--plot RESULTS``: unpack a returned results.tar.gz and draw its curves here."""
-    from benchmarks.gpu_phases import draw_curves
-
-    with tempfile.TemporaryDirectory() as tmp:
-        work = gpu_carry.unpack_results(args.plot, Path(tmp))
-        drawn = draw_curves(work / "runs", args.carry, args.out)
-    print(f"{len(drawn)} plots in {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    # Through the package module, so that gpu_phases sees this module's settings (one copy).
-    from benchmarks.gpu_check import main as package_main
-
-    sys.exit(package_main())

@@ -1,10 +1,10 @@
-"""The worker processes of ``benchmarks/gpu_check.py``: one training, the speed runs, equality.
+"""The worker processes of ``python -m benchmarks.gpu``: one training, the speed runs, equality.
 
-    python -m benchmarks.gpu_workers {train,speed,equality} SPEC.json
+    python -m benchmarks.gpu.workers {train,speed,equality} SPEC.json
 
 Each worker is its own process so that a crash, a CUDA error or an out-of-memory kill loses only
 its own phase, the TF32 switches and the fp64 reference stay inside it, and the three stage-one
-trainings share the one GPU as parallel processes. ``SPEC.json`` is written by ``gpu_check``; every
+trainings share the one GPU as parallel processes. ``SPEC.json`` is written by ``session``; every
 worker writes its results as JSON into the folder the spec names, as it goes.
 
 Trainings go through the stages' own ``run`` (``pipeline.stages.pretrain`` / ``train``) with a
@@ -54,7 +54,7 @@ def deadline_hook(deadline: float) -> Callable[[LoopState], None]:
 
 
 def work_train(spec: dict[str, Any]) -> None:
-    """A training until its deadline (``gpu_check`` phase ``train``)."""
+    """A training until its deadline (phase ``train``)."""
     summary = train_one(spec, deadline_hook(spec["deadline"]))
     write_json(Path(spec["out_dir"]) / "worker.json", {"status": "ok", "summary": summary})
 
@@ -65,23 +65,35 @@ def _synchronize() -> None:
 
 
 def timed_run(spec: dict[str, Any], warmup: int) -> dict[str, Any]:
-    """Iterations per second after ``warmup`` iterations, and the peak device memory."""
-    stamps: list[float] = []
+    """Iterations per second between iteration ``warmup`` and the last but one, and the peak
+    device memory.
+
+    The window holds training iterations only: the run's monitoring is off (``phase_speed``)
+    except at iteration 0 (in the warm-up) and at the last iteration (outside the window), and
+    the device is synchronised twice, once at each end, so that the loop runs as it does in a
+    real training, without waiting for the device at every iteration.
+    """
+    total = int(spec["iterations"])
+    if total < warmup + 2:
+        raise ValueError(f"{total} iterations leave no timed window after {warmup} of warm-up")
+    marks: dict[int, float] = {}
 
     def hook(state: LoopState) -> None:
-        _synchronize()
-        stamps.append(time.perf_counter())
+        if state.iteration in (warmup, total - 1):
+            _synchronize()
+            marks[state.iteration] = time.perf_counter()
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     train_one(spec, hook)
-    timed = stamps[warmup:]
-    rate = (len(timed) - 1) / (timed[-1] - timed[0]) if len(timed) > 1 else None
+    timed = total - 1 - warmup
+    rate = timed / (marks[total - 1] - marks[warmup])
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {
-        "iterations": len(stamps),
+        "iterations": total,
         "warmup": warmup,
-        "iterations_per_s": round(rate, 3) if rate else None,
+        "timed_iterations": timed,
+        "iterations_per_s": round(rate, 3),
         "peak_mib": round(peak, 1) if peak is not None else None,
     }
 
@@ -148,7 +160,7 @@ WORKERS = {"train": work_train, "speed": work_speed, "equality": work_equality}
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] not in WORKERS:
-        print(f"usage: python -m benchmarks.gpu_workers {{{','.join(WORKERS)}}} SPEC.json")
+        print(f"usage: python -m benchmarks.gpu.workers {{{','.join(WORKERS)}}} SPEC.json")
         sys.exit(2)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

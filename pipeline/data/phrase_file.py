@@ -20,7 +20,7 @@ level 4 of earlier versions it stores 2.5x less, encodes about 7x and decodes ab
 
 Where ``hdf5plugin`` cannot be imported (a lent GPU machine with its own Python; ``docs/gpu.md``),
 HDF5 loads the same filter library from the folders of ``HDF5_PLUGIN_PATH`` instead: a copy of
-hdf5plugin's ``libh5zstd.so`` alone is enough (``benchmarks/gpu_check.py --build-carry``).
+hdf5plugin's ``libh5zstd.so`` alone is enough (``python -m benchmarks.gpu --build-carry``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ one; z comes from a CPU generator seeded with ``sample.seed`` (``pipeline.sampli
 
 The previews' libraries (matplotlib, symusic, soundfile) are imported only where the previews are
 written (``pipeline.sampling.write_previews``), so that ``run(..., previews=False)`` works where
-they are not installed (a GPU machine, ``benchmarks/gpu_check.py``); the previews of such a set
+they are not installed (a GPU machine, ``python -m benchmarks.gpu``); the previews of such a set
 can be drawn later from its phrases.h5.
 """
 

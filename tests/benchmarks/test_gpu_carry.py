@@ -1,5 +1,5 @@
-"""What travels to a lent GPU machine and what comes back (benchmarks/gpu_carry.py), and the
-modules benchmarks/gpu_check.py needs, imported and used without the packages that machine lacks."""
+"""What travels to a lent GPU machine and what comes back (benchmarks/gpu/carry.py), and the
+modules of ``python -m benchmarks.gpu``, imported and used without the packages it lacks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks import gpu_carry
+from benchmarks.gpu import carry as gpu_carry
 from pipeline.config import Params
 from pipeline.data.phrase_file import read_phrases
 from pipeline.training.data import load_tensor
@@ -52,7 +52,7 @@ def test_the_tensor_reads_and_writes_through_the_carried_plugin(tmp_path, blocke
 
 IMPORTS = """
 import sys
-import benchmarks.gpu_check, benchmarks.gpu_phases, benchmarks.gpu_workers, benchmarks.gpu_carry
+import benchmarks.gpu.__main__, benchmarks.gpu.phases, benchmarks.gpu.workers, benchmarks.gpu.carry
 import pipeline.stages.pretrain, pipeline.stages.train, pipeline.stages.sample
 import pipeline.stages.evaluate, pipeline.export_weights, pipeline.training.checkpoint
 missing = [m for m in sys.argv[1].split(",") if sys.modules.get(m) is not None]
@@ -87,7 +87,7 @@ def test_pack_results_keeps_to_eight_files_of_16_mib(tmp_path: Path) -> None:
         f.truncate(gpu_carry.MAX_BYTES + 1)
     packed = gpu_carry.pack_results(work, out, [big, *exports])
     assert packed["limits_hold"]
-    # results.tar.gz + 6 exports + summary.json (written by gpu_check) = 8
+    # results.tar.gz + 6 exports + summary.json (written by the check) = 8
     assert len(packed["files"]) == 7 and (out / "results.tar.gz").is_file()
     assert any(name.startswith("big.weights.pt") for name in packed["left_out"])
     assert len(packed["left_out"]) == 3  # the oversized one and two beyond the count

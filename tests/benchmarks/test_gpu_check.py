@@ -1,22 +1,24 @@
-"""``benchmarks/gpu_check.py --device cpu --tiny``: every phase end to end on the CPU, as on a lent
+"""``python -m benchmarks.gpu --device cpu --tiny``: every phase end to end on the CPU, as on a lent
 GPU machine (its missing packages unimportable, the Zstandard filter from a carry folder), then a
 ``--continue`` call that trains stage two from the first call's export."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
+import yaml
 
-from benchmarks import gpu_carry
+from benchmarks.gpu import carry as gpu_carry
 from tests.benchmarks.conftest import MISSING, run_blocked
 
 PHASES = ["env", "equality", "speed", "train", "sample", "plot", "pack"]
 
 
 def _check(site: Path, out: Path, work: Path, carry: Path, *extra: str) -> dict:
-    args = ["-m", "benchmarks.gpu_check", "--device", "cpu", "--tiny", "--out", str(out)]
+    args = ["-m", "benchmarks.gpu", "--device", "cpu", "--tiny", "--out", str(out)]
     args += ["--work", str(work), "--carry", str(carry), *extra]
     done = run_blocked(site, args, timeout=3600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -42,6 +44,14 @@ def test_tiny_check_runs_every_phase_then_continues_with_stage_two(tmp_path, blo
     assert not any(modules[m] for m in MISSING if m in modules)
     assert phases["equality"]["max_abs_diff_device_vs_cpu"] == 0.0  # both on the CPU here
     assert phases["equality"]["max_abs_diff_cpu_vs_fp64"] > 0.0  # fp32 is not fp64
+    # the first updates: one critic step in every iteration, iteration 0 (a burst one) included
+    log = tmp_path / "work1" / "equality" / "device" / "pretrain" / "proposed" / "log.csv"
+    assert [row["n_critic"] for row in csv.DictReader(log.open())] == ["1", "1"]
+    # speed: training iterations only, no monitoring inside the timed window
+    speed = yaml.safe_load((tmp_path / "work1" / "params" / "speed_fp32.yaml").read_text())
+    assert speed["optim"]["monitor_every"] > speed["pretrain"]["n_iterations"]
+    timed = phases["speed"]["results"]["fp32/pretrain/proposed"]
+    assert (timed["iterations"], timed["warmup"], timed["timed_iterations"]) == (3, 1, 1)
     runs = phases["train"]["runs"]
     assert set(runs) == {"pretrain_proposed", "pretrain_ablated", "pretrain_baseline"}
     assert all(r["stopped_early"] and r["iterations"] >= 1 for r in runs.values())
@@ -65,7 +75,7 @@ def test_tiny_check_runs_every_phase_then_continues_with_stage_two(tmp_path, blo
 def test_plot_draws_the_curves_of_returned_results(tmp_path: Path) -> None:
     """``--plot RESULTS``: the monitoring curves of the runs in a returned results.tar.gz, beside
     the original runs' (the step that needs matplotlib, done back on the CPU)."""
-    from benchmarks import gpu_check
+    from benchmarks.gpu.__main__ import main
 
     run = tmp_path / "work" / "runs" / "pretrain" / "ablated"
     run.mkdir(parents=True)
@@ -74,7 +84,7 @@ def test_plot_draws_the_curves_of_returned_results(tmp_path: Path) -> None:
         "3,0.5,0.2,1.1,0.9\n13,0.6,0.3,1.0,0.7\n"
     )
     gpu_carry.pack_results(tmp_path / "work", tmp_path / "results", [])
-    assert gpu_check.main(["--plot", str(tmp_path / "results"), "--out", str(tmp_path / "p")]) == 0
+    assert main(["--plot", str(tmp_path / "results"), "--out", str(tmp_path / "p")]) == 0
     assert [p.name for p in (tmp_path / "p").iterdir()] == ["pretrain_ablated.png"]
     assert (tmp_path / "p" / "pretrain_ablated.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -84,7 +94,7 @@ def test_continue_reruns_only_the_stage_one_runs_that_failed(tmp_path: Path) -> 
     stage-one runs ended well, and only the others are trained again."""
     from argparse import Namespace
 
-    from benchmarks.gpu_phases import train_plan
+    from benchmarks.gpu.phases import train_plan
 
     runs = {"pretrain_proposed": "ok", "pretrain_ablated": "ok", "pretrain_baseline": "failed"}
     summary = {"phases": {"train": {"runs": {k: {"status": v} for k, v in runs.items()}}}}
