@@ -46,14 +46,14 @@ def import_nodes(file: Path) -> list[ast.Import | ast.ImportFrom]:
     return [n for n in ast.walk(parse(file)) if isinstance(n, (ast.Import, ast.ImportFrom))]
 
 
-def imports(name: str) -> set[str]:
-    """The pipeline modules that running module ``name`` runs directly: the ones it imports and,
-    for each of them and for ``name`` itself, the packages above it (their ``__init__.py``)."""
+def imported_names(name: str) -> set[str]:
+    """Every module name that module ``name``'s import statements name (anywhere in the file,
+    relative imports resolved); ``from a import b`` gives ``a`` and ``a.b``, b perhaps a module."""
     file = module_file(name)
     if file is None:
         return set()
     package = name if file.name == "__init__.py" else name.rpartition(".")[0]
-    found = {name}
+    found = set()
     for node in import_nodes(file):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
@@ -64,6 +64,15 @@ def imports(name: str) -> set[str]:
                 base = ".".join(parts + ([node.module] if node.module else []))
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}  # a submodule, if one
+    return found
+
+
+def imports(name: str) -> set[str]:
+    """The pipeline modules that running module ``name`` runs directly: the ones it imports and,
+    for each of them and for ``name`` itself, the packages above it (their ``__init__.py``)."""
+    if module_file(name) is None:
+        return set()
+    found = imported_names(name) | {name}
     with_packages = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 2)}
     return {m for m in with_packages if m.startswith("pipeline") and module_file(m)} - {name}
 
