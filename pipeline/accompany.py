@@ -44,9 +44,9 @@ from pipeline.accompany_input import (
     select_part,
 )
 from pipeline.accompany_output import midi_bytes, output_midi, render_midi
-from pipeline.data.labels import DataError
 from pipeline.data.song import STEPS_PER_BAR
 from pipeline.data.tracks import track_set_named_by
+from pipeline.errors import DataError
 from pipeline.export.audio import write_audio
 from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import OutputPathError, atomic_path

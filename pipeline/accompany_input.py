@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from pipeline.data.labels import DataError
 from pipeline.data.limits import estimated_midi_steps
 from pipeline.data.midi import MidiPianoroll, convert, read_midi
 from pipeline.data.song import STEPS_PER_BAR
 from pipeline.data.tracks import GM_FAMILIES, TrackSet
+from pipeline.errors import DataError
 
 LOWEST_PITCH, N_PITCHES = 24, 84  # build_tensor's defaults: the pitches the networks see
 

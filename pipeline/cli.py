@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.config import ConfigError, Params, load_params
+from pipeline.config import Params, load_params
+from pipeline.errors import ConfigError
 from pipeline.io import OutputPathError, is_disk_full, make_parent
 from pipeline.lock import CheckoutBusy, claim_checkout
 

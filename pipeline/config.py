@@ -25,10 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A params file that does not match the schema; the message names the file and the key."""
-
+from pipeline.errors import ConfigError
 
 TRACK_SETS = ("bmusegan8", "lpd5", "lpd17")
 DISCRIMINATORS = ("proposed", "ablated", "baseline", "proposed_small")

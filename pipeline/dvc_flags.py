@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ConfigError, load_params, read_yaml
+from pipeline.config import load_params, read_yaml
+from pipeline.errors import ConfigError
 
 
 def leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

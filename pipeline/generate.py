@@ -31,9 +31,9 @@ import torch
 
 from pipeline.cli import exit_on, setup_logging
 from pipeline.config import Sample
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_file import read_track_info
 from pipeline.data.tracks import track_set_named_by
+from pipeline.errors import DataError
 from pipeline.sampling import Binarize, draw_batches, write_previews
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.checkpoint_check import CheckpointError

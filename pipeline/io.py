@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -112,6 +113,21 @@ def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in blocks: ``sha256`` (downloads, checkpoints,
+    tensors) or ``md5`` (Lakh MIDI names each file by it)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()
+
+
+def stat_stamp(path: str | Path, follow_symlinks: bool = True) -> list[int]:
+    """[size, mtime in ns, inode] of a file: the key of the hash caches of ``fetch``
+    (``verified.json``) and ``index_sources``. A file whose stamp is as recorded is taken as
+    unchanged and not read again."""
+    st = os.stat(path, follow_symlinks=follow_symlinks)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def walk_files(root: str | Path) -> list[str]:

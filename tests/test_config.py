@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, as_dict, load_params, params_from_dict
+from pipeline.config import as_dict, load_params, params_from_dict
 from pipeline.dvc_flags import main as dvc_flags_main
 from pipeline.dvc_flags import set_flags
+from pipeline.errors import ConfigError
 from tests.conftest import REPO
 
 DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-
-class DataError(ValueError):
-    """Input data that cannot be used at all (a missing or malformed list); names the file."""
+from pipeline.errors import DataError
 
 
 def read_cleansed_ids(path: str | Path) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ import re
 import stat
 from pathlib import Path
 
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 
 REQUIRED_COLUMNS = ("msd_id", "md5", "source", "path")
 NON_EMPTY = ("md5", "source", "path")  # msd_id is empty for a MIDI file without an MSD id

@@ -44,7 +44,6 @@ count as one, as LPD-cleansed kept such files.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,11 +97,6 @@ class MidiPianoroll:
 def find_midi_files(root: str | Path) -> Iterator[str]:
     """Every MIDI file under ``root`` as a relative POSIX path, in sorted order."""
     return find_files(root, MIDI_SUFFIXES, "MIDI folder")
-
-
-def file_md5(path: str | Path) -> str:
-    """Hex md5 of a file's bytes (Lakh MIDI names its files by this)."""
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
 def read_midi(path: str | Path) -> pretty_midi.PrettyMIDI:

@@ -17,8 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_file import PHRASES, iter_phrase_chunks
+from pipeline.errors import DataError
 
 PROVENANCE = ("msd_id", "md5", "start_bar")
 TRACK_ATTRS = ("track_names", "programs", "is_drums")

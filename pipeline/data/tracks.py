@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_file import TrackInfo
+from pipeline.errors import DataError
 
 DROPPED = -1
 

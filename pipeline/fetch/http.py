@@ -20,7 +20,6 @@ Standard library only (``urllib.request``); a progress bar on stderr (tqdm) when
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from pipeline.io import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,6 @@ class HttpOptions:
     retries: int  # further attempts per URL after the first
     backoff: float  # seconds before the first retry; doubled after each
     timeout: float  # seconds of silence before a connection counts as failed
-
-
-def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
-    """The hex digest (``sha256`` or ``md5``) of the file at ``path``."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algorithm).hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    return file_digest(path, "sha256")
 
 
 def looks_like_html(head: bytes) -> bool:
@@ -106,7 +97,7 @@ def _verify_part(part: Path, size: int | None, sha256: str | None) -> None:
     if size is not None and have != size:
         part.unlink()
         raise SourceFailed(f"got {have:,} bytes, the manifest says {size:,}")
-    if sha256 is not None and file_sha256(part) != sha256:
+    if sha256 is not None and file_digest(part) != sha256:
         part.unlink()
         raise SourceFailed("sha256 differs from the manifest")
 

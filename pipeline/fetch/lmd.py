@@ -152,7 +152,7 @@ def _write_checked(dest: Path, data: bytes, expected: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def file_digest(path: Path) -> str | None:
+def npz_song_digest(path: Path) -> str | None:
     """The song digest of the LPD ``.npz`` at ``path``, or None when it cannot be read."""
     try:
         return song_digest(lpd.read_npz(path))

@@ -29,8 +29,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from pipeline.fetch.http import CHUNK, SourceFailed, file_digest
-from pipeline.fetch.manifest import FileSpec
+from pipeline.fetch.http import CHUNK, SourceFailed
+from pipeline.fetch.sources import FileSpec
+from pipeline.io import file_digest
 
 log = logging.getLogger(__name__)
 

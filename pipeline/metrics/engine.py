@@ -56,7 +56,7 @@ class BarStatistics:
         return int(self.counts.shape[0])
 
 
-def _as_words(bars: NDArray) -> tuple[NDArray[np.uint64], int]:
+def pack_tracks(bars: NDArray) -> tuple[NDArray[np.uint64], int]:
     """Bool bars (n, S, P, T) as uint64 words (n, S, P, G), 8 tracks per word; also T."""
     x = np.asarray(bars)
     if x.dtype != bool:
@@ -88,7 +88,7 @@ def byte_totals(x: NDArray) -> NDArray[np.int64]:
     return out
 
 
-def _bytes(words: NDArray[np.uint64], n_tracks: int) -> NDArray[np.uint8]:
+def unpack_counts(words: NDArray[np.uint64], n_tracks: int) -> NDArray[np.uint8]:
     """Byte-packed per-track counts (..., G) uint64 back to (..., n_tracks) uint8."""
     return words.view(np.uint8).reshape(*words.shape[:-1], -1)[..., :n_tracks]
 
@@ -136,7 +136,7 @@ def bar_statistics(
     """
     if bars.ndim != 4:
         raise ValueError(f"bars must be (n, steps, pitches, tracks), got shape {bars.shape}")
-    words, n_tracks = _as_words(bars)
+    words, n_tracks = pack_tracks(bars)
     n, n_steps, n_pitches, n_words = words.shape
     n_beats = n_steps // resolution
     out = {
@@ -154,15 +154,16 @@ def bar_statistics(
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda rows: _word_sums(words, rows, resolution, out, block), parts))
-    counts = _bytes(out["counts"], n_tracks)
+    counts = unpack_counts(out["counts"], n_tracks)
     windows = [byte_totals(counts)]
-    windows += [byte_totals(_bytes(out[f"w{j}"], n_tracks)) for j in lengths]
-    bar_pitch = _bytes(np.add.reduce(out["beats"], axis=1), n_tracks)  # (n, P, T), at most 96
+    windows += [byte_totals(unpack_counts(out[f"w{j}"], n_tracks)) for j in lengths]
+    beats_per_bar = np.add.reduce(out["beats"], axis=1)
+    bar_pitch = unpack_counts(beats_per_bar, n_tracks)  # (n, P, T), at most 96
     return BarStatistics(
         counts=counts,
-        pairs=_bytes(out["w2"], n_tracks),
+        pairs=unpack_counts(out["w2"], n_tracks),
         windows=windows,
-        beat_pitch=_bytes(out["beats"], n_tracks),
+        beat_pitch=unpack_counts(out["beats"], n_tracks),
         bar_pitch=np.ascontiguousarray(bar_pitch.transpose(0, 2, 1)),
     )
 

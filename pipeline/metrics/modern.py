@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.metrics.chroma import chroma_matrix
-from pipeline.metrics.engine import _as_words, _bytes
+from pipeline.metrics.engine import pack_tracks, unpack_counts
 
 BLOCK_PHRASES = 8  # phrases per block: 8 x 384 x 84 x 8 bytes = 2 MiB of temporaries
 MEASURES = (
@@ -74,7 +74,7 @@ def phrase_statistics(
     n, n_bars, n_steps, n_pitches, _ = phrases.shape
     if n_bars * n_steps > 2 * 255:
         raise ValueError(f"a phrase of {n_bars * n_steps} steps overflows the note counts")
-    words, n_tracks = _as_words(phrases.reshape(n, n_bars * n_steps, n_pitches, -1))
+    words, n_tracks = pack_tracks(phrases.reshape(n, n_bars * n_steps, n_pitches, -1))
     length, n_words = words.shape[1], words.shape[3]
     counts = np.empty((n, length, n_words), np.uint64)
     onsets = np.empty((n, length, n_words), np.uint64)
@@ -91,9 +91,9 @@ def phrase_statistics(
         np.add.reduce(on, axis=2, out=onsets[part])
         np.add.reduce(on, axis=1, out=notes[part])
     return PhraseStatistics(
-        counts=_bytes(counts, n_tracks),
-        onsets=_bytes(onsets, n_tracks),
-        notes=_bytes(notes, n_tracks),
+        counts=unpack_counts(counts, n_tracks),
+        onsets=unpack_counts(onsets, n_tracks),
+        notes=unpack_counts(notes, n_tracks),
         n_bars=n_bars,
         resolution=resolution,
         lowest_pitch=lowest_pitch,

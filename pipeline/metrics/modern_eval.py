@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config import ModernMetrics
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 from pipeline.metrics.aggregate import finite_or_none, nanmean, track_key
 from pipeline.metrics.distances import FEATURE_DIMS, FEATURES, phrase_features, set_distances
 from pipeline.metrics.modern import MEASURES, PITCHED_ONLY, PhraseStatistics, phrase_measures

@@ -34,7 +34,7 @@ def git_commit(repo: Path) -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def params_digest(path: Path) -> str:
+def params_file_sha256(path: Path) -> str:
     """SHA-256 of the params file's bytes (first 16 hex digits)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 from pipeline.io import atomic_path, write_text
 
 log = logging.getLogger(__name__)

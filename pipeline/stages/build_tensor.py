@@ -21,7 +21,6 @@ from typing import Any
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import BuildTensor, Filter, as_dict
 from pipeline.data import limits, lpd, midi
-from pipeline.data.labels import DataError
 from pipeline.data.manifest import OutsideRootError, read_manifest, source_path
 from pipeline.data.npz import NpzReader
 from pipeline.data.parallel import n_workers, ordered_map
@@ -37,6 +36,7 @@ from pipeline.data.phrases import (
 )
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR, Song
 from pipeline.data.tracks import DROPPED, get_track_set
+from pipeline.errors import DataError
 from pipeline.io import write_json
 
 log = logging.getLogger(__name__)

@@ -43,9 +43,9 @@ from pipeline.cli import (
     stage_parser,
 )
 from pipeline.config import Metrics
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
+from pipeline.errors import DataError
 from pipeline.io import write_json
 from pipeline.metrics.evaluator import PhraseEvaluator
 from pipeline.metrics.modern_eval import features_document, read_features

@@ -22,9 +22,9 @@ from typing import Any
 
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Params
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import iter_checked_chunks, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
+from pipeline.errors import DataError
 from pipeline.io import atomic_path, write_json
 from pipeline.metrics.condition import MODE, ConditionFollowing, follow, follow_shuffled
 

@@ -40,7 +40,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -51,9 +50,9 @@ from pipeline.config import Fetch
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.fetch import lmd
 from pipeline.fetch.http import HttpOptions, SourceFailed, download
-from pipeline.fetch.manifest import Entry, FileSpec, ManifestError, load_manifest, lpd_md5
 from pipeline.fetch.place import Needed, copy_local, differs, extract
-from pipeline.io import walk_files, write_json
+from pipeline.fetch.sources import Entry, FileSpec, ManifestError, load_manifest, lpd_md5
+from pipeline.io import stat_stamp, walk_files, write_json
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +114,7 @@ def _read_state(path: Path) -> tuple[State, dict[str, dict]]:
 
 
 def _stamp(path: Path, sha256: str, origin: str) -> list:
-    st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns, st.st_ino, sha256, origin]
+    return [*stat_stamp(path), sha256, origin]
 
 
 def check_present(entry: Entry, root: Path, state: State, new: State, tally: Tally) -> Needed:
@@ -132,11 +130,10 @@ def check_present(entry: Entry, root: Path, state: State, new: State, tally: Tal
         tally.files += 1
         tally.bytes += spec.size or 0
         try:
-            st = os.stat(dest)
+            stamp = [*stat_stamp(dest), spec.digest]
         except FileNotFoundError:
             needed[spec.rel] = (spec, dest)
             continue
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino, spec.digest]
         old = state.get(key)
         if isinstance(old, list) and old[:4] == stamp:
             origin = old[4] if old[4:] in ([FETCHED], [CONVERTED]) else FOUND
@@ -157,9 +154,9 @@ def _converted_song(entry: Entry, spec: FileSpec, dest: Path) -> bool:
     """Whether ``dest``, which differs from LPD's bytes, holds LPD's song as the Lakh MIDI route
     writes it (its song digest is the manifest's), e.g. after ``verified.json`` was lost."""
     md5 = lpd_md5(spec.rel)
-    return (
-        entry.lmd is not None and md5 is not None and lmd.file_digest(dest) == entry.lmd.cells[md5]
-    )
+    if entry.lmd is None or md5 is None:
+        return False
+    return lmd.npz_song_digest(dest) == entry.lmd.cells[md5]
 
 
 def _from_local(entry: Entry, local: Path, needed: Needed, tally: Tally, errors: list) -> None:
@@ -397,10 +394,10 @@ def prune(root: Path, keep: set[str], state: State) -> int:
             continue
         path = root / key
         try:
-            st = os.lstat(path)
+            stamp = stat_stamp(path, follow_symlinks=False)
         except OSError:
             continue  # gone already
-        if [st.st_size, st.st_mtime_ns, st.st_ino] != old[:3]:
+        if stamp != old[:3]:
             log.info(
                 "keeping %s: no longer in the manifest, but changed since fetch wrote it", path
             )

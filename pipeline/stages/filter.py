@@ -40,12 +40,13 @@ from typing import Any
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Filter, as_dict
 from pipeline.data import limits, lpd, midi
-from pipeline.data.labels import DataError, read_all_tags, read_cleansed_ids, read_tag_list
+from pipeline.data.labels import read_all_tags, read_cleansed_ids, read_tag_list
 from pipeline.data.manifest import OutsideRootError, source_path
 from pipeline.data.npz import NpzReader
 from pipeline.data.parallel import n_workers, ordered_map
 from pipeline.data.song import RESOLUTION, STEPS_PER_BAR
-from pipeline.io import write_json, write_text
+from pipeline.errors import DataError
+from pipeline.io import file_digest, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def _midi_candidates(
     hashed = []
     for rel in files:
         try:
-            hashed.append((rel, midi.file_md5(source_path(root, rel))))
+            hashed.append((rel, file_digest(source_path(root, rel), "md5")))
         except OutsideRootError as error:  # e.g. a link to /dev/zero: never read it
             tally.refuse("outside_root", rel, str(error))
         except OSError as error:

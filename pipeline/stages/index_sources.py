@@ -29,14 +29,12 @@ lacks); a MIDI run without it is an error naming the folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
-from pipeline.io import walk_files, write_json, write_text
+from pipeline.io import file_digest, stat_stamp, walk_files, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +43,6 @@ CACHE_NAME = "hash_cache.json"
 
 # What the hash cache keeps per file: "source/path" -> [size, mtime_ns, inode, md5].
 Cache = dict[str, list]
-
-
-def file_md5(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def list_folder(source: str, root: Path, old: Cache, new: Cache) -> list[str]:
@@ -61,18 +54,17 @@ def list_folder(source: str, root: Path, old: Cache, new: Cache) -> list[str]:
     for rel in walk_files(root):
         key = f"{source}/{rel}"
         try:
-            st = os.stat(f"{top}/{rel}")  # a string, not a Path: 21,425 of them
+            stamp = stat_stamp(f"{top}/{rel}")  # a string, not a Path: 21,425 of them
         except FileNotFoundError:  # a link that points nowhere
             lines.append(f"{source}\t{rel}\t-1\t")
             continue
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         cached = old.get(key)
         if isinstance(cached, list) and len(cached) == 4 and cached[:3] == stamp:
             md5 = cached[3]
         else:  # new, changed, or a damaged cache entry
-            md5 = file_md5(root / rel)
+            md5 = file_digest(root / rel, "md5")
         new[key] = [*stamp, md5]
-        lines.append(f"{source}\t{rel}\t{st.st_size}\t{md5}")
+        lines.append(f"{source}\t{rel}\t{stamp[0]}\t{md5}")
     return lines
 
 

@@ -23,7 +23,7 @@ from pipeline.cli import (
     stage_parser,
 )
 from pipeline.config import DISCRIMINATORS, Params
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 from pipeline.training.runner import run_training
 
 

@@ -120,7 +120,7 @@ def run(
         )
         facts = {
             "git commit": provenance.git_commit(params_path.resolve().parent),
-            "params digest (sha256)": provenance.params_digest(params_path),
+            "params digest (sha256)": provenance.params_file_sha256(params_path),
             **provenance.data_counts(*reports),
         }
         prov = page.provenance_html(facts, provenance.stage_timings(dirs["logs"], dirs["runs"]))

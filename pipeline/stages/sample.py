@@ -32,8 +32,8 @@ from pipeline.cli import (
     stage_parser,
 )
 from pipeline.config import Sample
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import validate_phrase_file
+from pipeline.errors import DataError
 from pipeline.sampling import Binarize, draw_batches, write_sample_set
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.runner import pick_device

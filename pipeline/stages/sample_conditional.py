@@ -22,12 +22,12 @@ import torch
 
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
 from pipeline.config import Sample
-from pipeline.data.labels import DataError
 from pipeline.data.phrase_check import validate_phrase_file
 from pipeline.data.phrase_file import (
     read_phrases,
     read_track_info,
 )
+from pipeline.errors import DataError
 from pipeline.sampling import draw_batches, write_sample_set
 from pipeline.training.checkpoint import Sampler, load_sampler
 from pipeline.training.checkpoint_check import CheckpointError

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.cli import exit_on, load_or_exit, setup_logging, stage_parser
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 from pipeline.io import atomic_dir, atomic_path, write_text
 from pipeline.report.curves import plot_curves, read_curves
 from pipeline.report.tables import (

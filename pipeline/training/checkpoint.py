@@ -78,15 +78,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     return read_checkpoint(path, device)
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def config_hash(config: dict[str, Any]) -> str:
     """SHA-256 of the JSON of ``config`` (keys sorted)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()

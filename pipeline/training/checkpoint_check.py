@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 
 FORMAT = "bmusegan-checkpoint"
 CHECKPOINT_VERSION = 1

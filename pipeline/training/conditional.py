@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 from pipeline.models import build_discriminator, build_refiner
 from pipeline.models.conditional import ConditionalRefiner, build_conditional_generator
 from pipeline.training.networks import Networks, network_width

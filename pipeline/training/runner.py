@@ -27,7 +27,7 @@ import torch
 from pipeline.config import Params, as_dict
 from pipeline.data.phrase_check import PhraseFileError, PhraseFileInfo, validate_phrase_file
 from pipeline.data.phrase_file import read_attrs
-from pipeline.io import write_json
+from pipeline.io import file_digest, write_json
 from pipeline.models.binary import use_cpu_noise
 from pipeline.models.grouped import use_grouped_tracks
 from pipeline.training import checkpoint as ck
@@ -216,14 +216,14 @@ def _prepare(
     run = run_config(params, stage, name, len(tracks), source["run"] if source else None)
     if condition_track is not None:
         run = with_condition(run, condition_track, tracks, source["run"] if source else None)
-    digests = {"tensor": ck.file_digest(tensor)}
+    digests = {"tensor": file_digest(tensor)}
     if source is not None and pretrained is not None:
         if source["run"]["discriminator"] != "proposed":
             log.warning(
                 "stage two continues the %r discriminator (paper: proposed)",
                 source["run"]["discriminator"],
             )
-        digests["pretrained"] = ck.file_digest(pretrained)
+        digests["pretrained"] = file_digest(pretrained)
     torch.manual_seed(derive_seed(params.optim.seed, "init"))  # identical initial weights
     nets = build_networks(run)
     if source is not None:

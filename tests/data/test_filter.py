@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.config import ConfigError, load_params
-from pipeline.data.labels import DataError
+from pipeline.config import load_params
+from pipeline.errors import ConfigError, DataError
 from pipeline.stages import build_tensor, filter
 from tests.data.conftest import build_cfg, filter_cfg, run_build, run_filter
 

@@ -34,13 +34,13 @@ def _listing(tmp_path, lpd, midi):
 
 def _count_hashing(monkeypatch) -> list:
     hashed: list = []
-    original = index_sources.file_md5
+    original = index_sources.file_digest
 
-    def counting(path):
+    def counting(path, algorithm="sha256"):
         hashed.append(path)
-        return original(path)
+        return original(path, algorithm)
 
-    monkeypatch.setattr(index_sources, "file_md5", counting)
+    monkeypatch.setattr(index_sources, "file_digest", counting)
     return hashed
 
 

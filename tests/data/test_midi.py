@@ -13,6 +13,7 @@ import pretty_midi
 import pytest
 
 from pipeline.data import midi
+from pipeline.io import file_digest
 from tests.data.conftest import BMUSEGAN8_FAMILIES, build_cfg, filter_cfg, run_build, run_filter
 
 
@@ -38,7 +39,7 @@ def test_only_44_files_are_kept(midi_run, data_paths):
     assert len(kept) == 12 and result.n_kept == 12
     for row in rows:
         assert row["source"] == "midi" and row["msd_id"] == ""
-        assert row["md5"] == midi.file_md5(data_paths.midi_dir / row["path"])
+        assert row["md5"] == file_digest(data_paths.midi_dir / row["path"], "md5")
 
 
 def test_time_signature_reasons(midi_run):
@@ -78,7 +79,7 @@ def test_tag_rule_needs_a_listed_md5(params, data_paths, tmp_path):
     folder.mkdir()
     for name in ("Aicha.mid", "Mr. Blue Sky.mid"):
         shutil.copy(data_paths.midi_dir / name, folder / name)
-    md5 = midi.file_md5(folder / "Aicha.mid")
+    md5 = file_digest(folder / "Aicha.mid", "md5")
     (tmp_path / "ids.txt").write_text(f"{md5}    TRZZZZZ128F0000001\n")
     (tmp_path / "tags").mkdir()
     (tmp_path / "tags" / "id_list_alternative.txt").write_text("TRZZZZZ128F0000001\n")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data.labels import DataError
 from pipeline.data.tracks import TRACK_SET_NAMES, get_track_set, track_set_named_by
+from pipeline.errors import DataError
 
 
 @pytest.mark.parametrize("name", TRACK_SET_NAMES)

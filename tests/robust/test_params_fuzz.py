@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, Params, load_params
+from pipeline.config import Params, load_params
+from pipeline.errors import ConfigError
 from tests.dag.dag_tools import BIN, REPO, env
 from tests.robust.damage import assert_clean_exit_2, run_module
 from tests.robust.params_fuzz import Mutation, mutations, write

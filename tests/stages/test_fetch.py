@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.config import Fetch
 from pipeline.fetch import place
-from pipeline.fetch.manifest import ManifestError
+from pipeline.fetch.sources import ManifestError
 from pipeline.stages import fetch
 from tests.conftest import REPO
 from tests.fetch_tools import LPD_PAGE, sample, serve, tarball, untrusted_tls

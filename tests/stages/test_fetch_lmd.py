@@ -52,7 +52,7 @@ class Pairs:
             cells = {}
             for rel in self.npz:
                 md5 = rel.split("/")[-1][:32]
-                cells[md5] = lmd.file_digest(PAIRS / "lpd_cleansed" / rel)
+                cells[md5] = lmd.npz_song_digest(PAIRS / "lpd_cleansed" / rel)
         return {
             "entries": {
                 "cleansed_ids": _entry("cleansed_ids.txt", "file", ".", {"cleansed_ids.txt": ids}),
@@ -194,7 +194,8 @@ def test_a_song_whose_conversion_differs_is_reported_per_song(tmp_path, pairs, c
 def test_a_conversion_that_differs_from_the_manifests_song_is_reported(tmp_path, pairs):
     few = pairs.subset(2)
     one = sorted(few.midi)[0]
-    cells = {m: lmd.file_digest(next((PAIRS / "lpd_cleansed").rglob(f"{m}.npz"))) for m in few.midi}
+    lpd = PAIRS / "lpd_cleansed"
+    cells = {m: lmd.npz_song_digest(next(lpd.rglob(f"{m}.npz"))) for m in few.midi}
     cells[one] = "0" * 64
     with serve(few.downloads()) as server:
         report = run_fetch(tmp_path, few.manifest(cells=cells), cfg([server.url]))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pipeline.config import Params
-from pipeline.data.labels import DataError
+from pipeline.errors import DataError
 from pipeline.stages import pretrain, train
 from pipeline.training.checkpoint import load_checkpoint, load_sampler
 from pipeline.training.gan import LoopState

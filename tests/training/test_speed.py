@@ -17,7 +17,8 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.config import ConfigError, Params, as_dict, params_from_dict
+from pipeline.config import Params, as_dict, params_from_dict
+from pipeline.errors import ConfigError
 from pipeline.models import build_discriminator
 from pipeline.training.data import TrainingData, load_tensor
 from pipeline.training.gan import (

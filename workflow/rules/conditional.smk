@@ -20,6 +20,7 @@ rule pretrain_conditional:
         code=code(
             "stages/pretrain.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -62,6 +63,7 @@ rule train_conditional:
         code=code(
             "stages/train.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -108,6 +110,7 @@ rule sample_conditional:
             "stages/sample_conditional.py",
             "stages/sample.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -157,6 +160,7 @@ rule evaluate_conditional:
         code=code(
             "stages/evaluate_conditional.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",

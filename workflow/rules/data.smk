@@ -15,6 +15,7 @@ rule fetch:
         code=code(
             "stages/fetch.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -48,6 +49,7 @@ rule index_sources:
         code=code(
             "stages/index_sources.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -77,6 +79,7 @@ rule filter:
         code=code(
             "stages/filter.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -114,6 +117,7 @@ rule build_tensor:
         code=code(
             "stages/build_tensor.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",

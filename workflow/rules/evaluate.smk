@@ -6,6 +6,7 @@ rule sample:
         code=code(
             "stages/sample.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -62,6 +63,7 @@ rule evaluate:
         code=code(
             "stages/evaluate.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -95,6 +97,7 @@ rule tables:
             "report/tables.py",
             "report/curves.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",

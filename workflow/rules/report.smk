@@ -6,6 +6,7 @@ rule report:
         code=code(
             "stages/report.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",

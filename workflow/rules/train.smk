@@ -15,6 +15,7 @@ rule pretrain:
         code=code(
             "stages/pretrain.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
@@ -55,6 +56,7 @@ rule train:
         code=code(
             "stages/train.py",
             "cli.py",
+            "errors.py",
             "lock.py",
             "config.py",
             "io.py",
