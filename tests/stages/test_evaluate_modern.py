@@ -16,7 +16,7 @@ from pipeline.config import Metrics
 from pipeline.metrics.modern import MEASURES
 from pipeline.stages import evaluate
 from tests.conftest import REPO
-from tests.metrics.test_evaluate_stage import write_file
+from tests.stages.test_evaluate import write_file
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ def test_run_writes_both_modes_with_fixed_keys(params, phrase_file, tmp_path):
         assert block["per_track"]["drums"]["qualified_note_rate"] is None
         assert block["per_track"]["piano"]["drum_pattern_rate"] is None
     assert data["paper"]["aggregate"] != data["musical"]["aggregate"]
-    modern = data["modern"]  # on by default (docs/metrics.md); tests/metrics/test_modern_stage.py
+    modern = data["modern"]  # on by default (docs/metrics.md); tests/stages/test_evaluate_modern.py
     assert set(modern) == {"mode", "n_phrases", "n_bars", "aggregate", "per_track", "distances"}
     assert modern["n_phrases"] == 12 and modern["n_bars"] == 48
     assert modern["per_track"]["reed"]["polyphony"] is None
