@@ -81,3 +81,22 @@ def test_a_stage_one_model_is_not_sampled_as_binary(checkpoint, tmp_path):
     ckpt, tensor, cfg = checkpoint
     with pytest.raises(ValueError, match="checkpoint.pt: a pretrain model cannot be sampled"):
         sample.run(cfg, ckpt, tensor, "model", tmp_path, CPU)
+
+
+@pytest.mark.parametrize("flags", [[], ["--binarize", "model", "--conditional"]])
+def test_binarize_or_conditional_exactly_one(flags, tmp_path, capsys):
+    """``--binarize`` for a model's own sample set, ``--conditional`` alone for a conditional one
+    (stage sample_conditional): neither or both is a usage error, and nothing is written."""
+    args = ["--params", "params.yaml", "--checkpoint", "c.pt", "--tensor", "t.h5"]
+    with pytest.raises(SystemExit) as exit_info:
+        sample.main([*args, "--out-dir", str(tmp_path / "out"), *flags])
+    assert exit_info.value.code == 2
+    assert "give --binarize, or --conditional alone" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_one_model_is_not_sampled_as_conditional(checkpoint, tmp_path):
+    ckpt, tensor, cfg = checkpoint
+    with pytest.raises(sample.CheckpointError, match="not a track-conditional stage-two model"):
+        sample.run_conditional(cfg, ckpt, tensor, tmp_path / "out", CPU)
+    assert not (tmp_path / "out").exists()

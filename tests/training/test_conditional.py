@@ -120,7 +120,7 @@ def test_unconditional_stage_one_is_refused(tmp_path, params, stage_one) -> None
 
 def test_sample_and_evaluate_conditional(tmp_path, params, stage_one, straight) -> None:
     from pipeline.data.phrase_file import read_attrs, read_phrases
-    from pipeline.stages import evaluate_conditional, sample_conditional
+    from pipeline.stages import evaluate_conditional, sample
 
     tensor, _ = stage_one  # 2 phrases: 3 samples take the given tracks of phrases 0, 1, 0
     cfg = dataclasses.replace(
@@ -128,7 +128,7 @@ def test_sample_and_evaluate_conditional(tmp_path, params, stage_one, straight) 
     )
     out = tmp_path / "sample"
     assert (
-        sample_conditional.run(cfg, straight / "checkpoint.pt", tensor, out, torch.device("cpu"))
+        sample.run_conditional(cfg, straight / "checkpoint.pt", tensor, out, torch.device("cpu"))
         == 3
     )
     made, real = read_phrases(out / "phrases.h5"), read_phrases(tensor)
@@ -140,4 +140,4 @@ def test_sample_and_evaluate_conditional(tmp_path, params, stage_one, straight) 
     table = (tmp_path / "eval" / "table.md").read_text()
     assert "real pairs (ceiling)" in table and "shuffled pairs (floor)" in table
     with pytest.raises(DataError, match="not a track-conditional stage-two model"):
-        sample_conditional.run(cfg, stage_one[1], tensor, out, torch.device("cpu"))
+        sample.run_conditional(cfg, stage_one[1], tensor, out, torch.device("cpu"))

@@ -107,7 +107,6 @@ rule train_conditional:
 rule sample_conditional:
     input:
         code=code(
-            "stages/sample_conditional.py",
             "stages/sample.py",
             "cli.py",
             "errors.py",
@@ -149,7 +148,7 @@ rule sample_conditional:
             )
         },
     shell:
-        "python -m pipeline.stages.sample_conditional --params {params.params_file}"
+        "python -m pipeline.stages.sample --params {params.params_file} --conditional"
         " --checkpoint {input.checkpoint} --tensor {input.tensor}"
         " --out-dir outputs/sample_conditional/{wildcards.cond_experiment}"
         " --log {log}"
