@@ -36,9 +36,9 @@ from pipeline.data.phrase_file import count_phrases, read_phrases, read_track_in
 from pipeline.metrics.learning import CRITERIA, judge, passed, set_measures
 from pipeline.sampling import draw
 from pipeline.training.checkpoint import Sampler, load_checkpoint, load_sampler
+from pipeline.training.device import keep_freed_memory
 from pipeline.training.experiments import build_networks
-from pipeline.training.networks import network_width
-from pipeline.training.runner import keep_freed_memory
+from pipeline.training.run import network_width
 
 BATCH = 64  # phrases drawn per forward pass
 

@@ -52,7 +52,7 @@ from pipeline.export.pianoroll_png import plot_phrase_grid
 from pipeline.io import OutputPathError, atomic_path
 from pipeline.sampling import draw
 from pipeline.training.checkpoint import Sampler, load_checkpoint, load_sampler
-from pipeline.training.runner import pick_device
+from pipeline.training.device import pick_device
 
 log = logging.getLogger(__name__)
 

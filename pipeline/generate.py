@@ -37,7 +37,7 @@ from pipeline.errors import DataError
 from pipeline.sampling import Binarize, draw_batches, write_previews
 from pipeline.training.checkpoint import load_sampler
 from pipeline.training.checkpoint_check import CheckpointError
-from pipeline.training.runner import pick_device
+from pipeline.training.device import pick_device
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Settings: the one place where what the check runs is listed. The speed options are params
 # (optim.compile, optim.bf16, optim.tf32, optim.grouped, optim.noise_device; docs/gpu_speed.md):
 # each setting below is a params override, applied by the training code itself
-# (runner.configure_device).
+# (device.configure_device).
 # ------------------------------------------------------------------------------------------------
 BASE_PARAMS = "params.yaml"
 PAPER_OVERLAY = "configs/paper.yaml"  # the paper's setting over it: batch 32 / 16, bursts of 100

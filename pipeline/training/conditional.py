@@ -11,14 +11,13 @@ stage-one checkpoint of the same track.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipeline.errors import DataError
 from pipeline.models import build_discriminator, build_refiner
 from pipeline.models.conditional import ConditionalRefiner, build_conditional_generator
-from pipeline.training.networks import Networks, network_width
+from pipeline.training.networks import Networks
+from pipeline.training.run import RunConfig, binary_neurons, network_width, strategy
 
-STRATEGIES = ("pretrain", "twostage", "joint")  # end-to-end has no conditional variant
+CONDITIONAL_STRATEGIES = ("pretrain", "twostage", "joint")  # end-to-end has no conditional variant
 
 
 class ConditionError(DataError):
@@ -26,16 +25,17 @@ class ConditionError(DataError):
 
 
 def with_condition(
-    run: dict[str, Any], track: str, tracks: list[str], source: dict[str, Any] | None
-) -> dict[str, Any]:
+    run: RunConfig, track: str, tracks: list[str], source: RunConfig | None
+) -> RunConfig:
     """``run`` made track-conditional on ``track`` (a name among ``tracks``).
 
     ``source`` is the stage-one run config of a two-stage or joint run: it must be conditional on
     the same track.
     """
-    strategy = run["name"].split("_")[0]
-    if strategy not in STRATEGIES:
-        raise ConditionError(f"{run['name']}: no track-conditional variant (only {STRATEGIES})")
+    if strategy(run) not in CONDITIONAL_STRATEGIES:
+        raise ConditionError(
+            f"{run['name']}: no track-conditional variant (only {CONDITIONAL_STRATEGIES})"
+        )
     if track not in tracks:
         raise ConditionError(f"condition track {track!r} is not one of the tensor's {tracks}")
     if source is not None and source.get("condition_track") != track:
@@ -46,17 +46,16 @@ def with_condition(
     return {**run, "condition_track": track, "condition_index": tracks.index(track)}
 
 
-def build_conditional_networks(run: dict[str, Any]) -> Networks:
+def build_conditional_networks(run: RunConfig) -> Networks:
     """Fresh networks of a conditional run config (see ``with_condition``)."""
     n_tracks, bn, index = run["n_tracks"], run["batch_norm"], run["condition_index"]
     width = network_width(run)
     gen = build_conditional_generator(run["generator"], run["z_dim"], bn, n_tracks, index, width)
     disc = build_discriminator(run["discriminator"], n_tracks, width)
-    strategy = run["name"].split("_")[0]
-    if strategy == "pretrain":
+    if strategy(run) == "pretrain":
         return Networks(gen, None, disc, True, False, "pretrain", condition=index)
-    inner = build_refiner(run["neuron"], run["estimator"], bn, n_tracks - 1, width)
+    inner = build_refiner(*binary_neurons(run), bn, n_tracks - 1, width)
     ref = ConditionalRefiner(inner, index)
     return Networks(
-        gen, ref, disc, strategy == "joint", run["neuron"] == "sbn", "binary", condition=index
+        gen, ref, disc, strategy(run) == "joint", run["neuron"] == "sbn", "binary", condition=index
     )

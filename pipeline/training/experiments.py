@@ -24,7 +24,7 @@ docs/model.md, section 3.3).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -35,29 +35,36 @@ from pipeline.models import (
     build_generator,
     build_refiner,
 )
+from pipeline.models.binary import NeuronKind
 from pipeline.training.conditional import build_conditional_networks
-from pipeline.training.networks import Networks, network_width
+from pipeline.training.networks import Networks
+from pipeline.training.run import (
+    RunConfig,
+    binary_neurons,
+    is_conditional,
+    network_width,
+    strategy,
+)
 
 
-def split_experiment(experiment: str) -> tuple[str, str]:
+def split_experiment(experiment: str) -> tuple[str, NeuronKind]:
     """``"joint_sbn"`` -> ``("joint", "sbn")``."""
     if experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}; expected one of {EXPERIMENTS}")
-    strategy, neuron = experiment.split("_")
-    return strategy, neuron
+    how, neuron = experiment.split("_")
+    return how, cast(NeuronKind, neuron)
 
 
-def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dict | None) -> dict:
+def run_config(
+    params: Params, stage: str, name: str, n_tracks: int, source: RunConfig | None
+) -> RunConfig:
     """The resolved settings that define the networks of a run (stored in every checkpoint).
 
     ``name`` is the discriminator for ``stage="pretrain"`` and the experiment for ``"train"``.
     ``source`` is the stage-one checkpoint's run config for two-stage and joint runs.
     """
-    model = {
-        "z_dim": params.model.z_dim,
-        "width": params.model.width,
-        "batch_norm": params.model.batch_norm,
-    }
+    # the networks' shape: the params' in stage one and end-to-end, the stage-one run's otherwise
+    z_dim, width, batch_norm = params.model.z_dim, params.model.width, params.model.batch_norm
     if stage == "pretrain":
         return {
             "stage": stage,
@@ -71,20 +78,18 @@ def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dic
             "initial_burst": True,
             "batch_size": params.pretrain.batch_size,
             "n_iterations": params.pretrain.n_iterations,
-            **model,
+            "z_dim": z_dim,
+            "width": width,
+            "batch_norm": batch_norm,
         }
-    strategy, neuron = split_experiment(name)
-    if strategy == "end2end":
+    how, neuron = split_experiment(name)
+    if how == "end2end":
         gen, disc, n_iter = "proposed_small", "proposed", params.train.n_iterations_end2end
     else:
         if source is None:
             raise ValueError(f"{name} continues from a stage-one checkpoint; none was given")
         gen, disc, n_iter = source["generator"], source["discriminator"], params.train.n_iterations
-        model = {
-            "z_dim": source["z_dim"],
-            "width": network_width(source),
-            "batch_norm": source["batch_norm"],
-        }
+        z_dim, width, batch_norm = source["z_dim"], network_width(source), source["batch_norm"]
     return {
         "stage": stage,
         "name": name,
@@ -94,32 +99,32 @@ def run_config(params: Params, stage: str, name: str, n_tracks: int, source: dic
         "neuron": neuron,
         "estimator": params.model.estimator,
         "n_tracks": n_tracks,
-        "initial_burst": strategy == "end2end",
+        "initial_burst": how == "end2end",
         "batch_size": params.train.batch_size,
         "n_iterations": n_iter,
-        **model,
+        "z_dim": z_dim,
+        "width": width,
+        "batch_norm": batch_norm,
     }
 
 
-def build_networks(run: dict[str, Any]) -> Networks:
+def build_networks(run: RunConfig) -> Networks:
     """Fresh (randomly initialised) networks for the resolved run config ``run``."""
-    if run.get("condition_track") is not None:  # track-conditional runs (docs/accompany.md)
+    if is_conditional(run):  # track-conditional runs (docs/accompany.md)
         return build_conditional_networks(run)
     n_tracks, bn, width = run["n_tracks"], run["batch_norm"], network_width(run)
     disc = build_discriminator(run["discriminator"], n_tracks, width)
-    strategy = run["name"].split("_")[0]
-    if strategy == "pretrain":
+    if strategy(run) == "pretrain":
         gen = build_generator(run["generator"], run["z_dim"], bn, n_tracks, width)
         return Networks(gen, None, disc, True, False, "pretrain")
-    stochastic = run["neuron"] == "sbn"
-    if strategy == "end2end":
-        e2e = build_end2end_generator(
-            run["neuron"], run["estimator"], bn, run["z_dim"], n_tracks, width
-        )
+    neuron, estimator = binary_neurons(run)
+    stochastic = neuron == "sbn"
+    if strategy(run) == "end2end":
+        e2e = build_end2end_generator(neuron, estimator, bn, run["z_dim"], n_tracks, width)
         return Networks(e2e.generator, e2e.refiner, disc, True, stochastic, "binary")
     gen = build_generator(run["generator"], run["z_dim"], bn, n_tracks, width)
-    ref = build_refiner(run["neuron"], run["estimator"], bn, n_tracks, width)
-    return Networks(gen, ref, disc, strategy == "joint", stochastic, "binary")
+    ref = build_refiner(neuron, estimator, bn, n_tracks, width)
+    return Networks(gen, ref, disc, strategy(run) == "joint", stochastic, "binary")
 
 
 def load_stage_one(nets: Networks, checkpoint: dict[str, Any]) -> None:

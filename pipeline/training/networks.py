@@ -7,7 +7,6 @@ bundle they come in, so that the builders of unconditional and conditional runs 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -61,9 +60,3 @@ class Networks:
         if not self.train_generator:
             self.generator.eval()
             self.generator.requires_grad_(False)
-
-
-def network_width(run: dict[str, Any]) -> float:
-    """The channel width of a run's networks (``model.width``); runs saved before the option
-    existed were built at the paper's width, 1.0."""
-    return float(run.get("width", 1.0))

@@ -21,6 +21,7 @@ from pipeline.config import Params, as_dict, params_from_dict
 from pipeline.errors import ConfigError
 from pipeline.models import build_discriminator
 from pipeline.training.data import TrainingData, load_tensor
+from pipeline.training.device import configure_device
 from pipeline.training.gan import (
     LoopConfig,
     LoopState,
@@ -32,7 +33,7 @@ from pipeline.training.gan import (
     settle,
     train_loop,
 )
-from pipeline.training.runner import _optimizers, _prepare, configure_device
+from pipeline.training.runner import _optimizers, _prepare
 from tests.training.conftest import tiny_params
 
 CPU = torch.device("cpu")
@@ -317,7 +318,7 @@ def test_grouped_needs_the_affine_batch_norm(params: Params) -> None:
 
 FAULTS_OF_A_REUSED_BLOCK = """
 import resource, sys, torch
-from pipeline.training.runner import configure_device
+from pipeline.training.device import configure_device
 if sys.argv[1] == "cpu":
     configure_device(torch.device("cpu"), tf32=False)
 for _ in range(4):  # a 200 MB block allocated and freed, again and again, as in training steps
@@ -329,7 +330,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_a_cpu_run_reuses_freed_memory_instead_of_faulting_it_in_again() -> None:
-    """``runner.keep_freed_memory`` (set by ``configure_device`` on the CPU): in the steady state
+    """``device.keep_freed_memory`` (set by ``configure_device`` on the CPU): in the steady state
     a 200 MB block allocated again after being freed costs no page faults; without it, one per
     4 KiB page, at every allocation."""
 

@@ -106,6 +106,7 @@ rule tables:
             "training/conditional.py",
             "training/experiments.py",
             "training/networks.py",
+            "training/run.py",
             "models",
             "data/labels.py",
         ),

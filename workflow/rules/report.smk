@@ -17,6 +17,7 @@ rule report:
             "training/conditional.py",
             "training/experiments.py",
             "training/networks.py",
+            "training/run.py",
             "models",
             "data/labels.py",
             "data/phrase_file.py",
