@@ -122,6 +122,13 @@ def missing_code_deps(stages: dict[str, dict]) -> list[str]:
     return messages
 
 
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """A synthetic source tree under ``root``: each relative path with its text."""
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+
+
 def dvc_stages() -> dict[str, dict]:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
@@ -184,9 +191,7 @@ def test_imports_are_followed_through_every_import_form(tmp_path, monkeypatch):
         "pipeline/util.py": "import numpy\n",
         "pipeline/unused.py": "",
     }
-    for path, text in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
+    write_tree(tmp_path, files)
     monkeypatch.setattr(f"{__name__}.REPO", tmp_path)
     chains = import_chains("pipeline.stages.run")
     assert set(chains) == {

@@ -116,9 +116,7 @@ def test_a_cycle_and_a_stage_import_are_found(tmp_path, monkeypatch):
         "pipeline/stages/__init__.py": "",
         "pipeline/stages/s.py": "from pipeline.a import x\n",
     }
-    for path, text in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
+    deps.write_tree(tmp_path, files)
     monkeypatch.setattr(deps, "REPO", tmp_path)
     graph = {name: edges(name) for name in modules()}
     assert cycles(graph) == [["pipeline.a", "pipeline.b"]]
