@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # ------------------------------------------------------------------------------------------------
 BASE_PARAMS = "params.yaml"
 PAPER_OVERLAY = "configs/paper.yaml"  # the paper's setting over it: batch 32 / 16, bursts of 100
-TINY = {  # --tiny: every length and batch cut to the least that runs every code path
+TINY = {  # --tiny: every length, batch and width cut to the least that runs every code path
+    "model": {"width": 0.125},
     "optim": {"n_critic": 1, "n_critic_burst": 2, "burst_first_iterations": 1, "monitor_every": 2},
     "pretrain": {"batch_size": 2, "n_iterations": 100000},  # the deadline stops them
     "train": {"batch_size": 2, "n_iterations": 100000, "n_iterations_end2end": 100000},

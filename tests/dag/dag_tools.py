@@ -127,8 +127,9 @@ def write_params(root: Path, update: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def output_files(root: Path) -> dict[str, bytes]:
-    """The bytes of every file the DAG declares as an output (folders expanded), by path.
+def output_files(root: Path, jobs: set[str] | None = None) -> dict[str, bytes]:
+    """The bytes of every file the DAG declares as an output (folders expanded), by path; or only
+    those of ``jobs`` (DVC-style names) where given.
 
     Only declared outputs: a training also leaves an undeclared, machine-dependent
     ``timing.json`` (wall time) beside them, which neither tool tracks nor shares. Snakemake's
@@ -136,6 +137,8 @@ def output_files(root: Path) -> dict[str, bytes]:
     """
     files = {}
     for job in dvc_jobs(root).values():
+        if jobs is not None and job.name not in jobs:
+            continue
         for out in sorted(job.outs - {FETCHED}):  # the fetched data is input, not a result
             path = root / out
             assert path.exists(), f"{job.name}: output {out} is missing in {root}"

@@ -29,12 +29,15 @@ from tests.dag.dag_tools import (
 pytestmark = pytest.mark.slow
 
 # Small enough for CI: the 497-song sample (50 alternative songs) instead of the default
-# lpd_alternative tree, one phrase per song, one iteration per model at batch 1 with a single
-# critic step (training is most of a whole-DAG run), 2 samples per set and audio of one (a dense
-# phrase of an untrained model takes seconds to synthesize).
+# lpd_alternative tree, one phrase per song, one iteration per model with a single critic step,
+# networks at an eighth of the paper's width, 2 samples per set and audio of one (a dense phrase
+# of an untrained model takes seconds to synthesize). Batches of 2, not 1: at batch 1 PyTorch's
+# CPU convolution takes its slow reference path for the refiner's narrow layers (its oneDNN
+# heuristic), and one refiner pass took longer than at batch 2.
 TINY = {
     "paths": {"lpd_root": "../shared/data/lpd/lpd_cleansed"},
     "build_tensor": {"phrases_per_song": 1},
+    "model": {"width": 0.125},
     "optim": {
         "n_critic": 1,
         "n_critic_burst": 1,
@@ -42,8 +45,8 @@ TINY = {
         "monitor_every": 1,
         "snapshot_every": 1,
     },
-    "pretrain": {"batch_size": 1, "n_iterations": 1},
-    "train": {"batch_size": 1, "n_iterations": 1, "n_iterations_end2end": 1},
+    "pretrain": {"batch_size": 2, "n_iterations": 1},
+    "train": {"batch_size": 2, "n_iterations": 1, "n_iterations_end2end": 1},
     "sample": {
         "n_phrases_pretrain": 2,
         "n_phrases_binary": 2,
