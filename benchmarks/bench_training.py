@@ -8,7 +8,7 @@ For stage one (G proposed + D proposed, batch 32), two-stage SBN (batch 16) and 
 burst) on random sparse data with 8 tracks, for each setting (docs/gpu.md):
 
 * ``eager``: today's default, fp32, nothing compiled (the per-track ``split`` is always on);
-* ``compile_critic``: the critic loss compiled (``gan.compiled_critic_loss``), G and R eager;
+* ``compile_critic``: the critic loss compiled (``compiled_critic_loss``), G and R eager;
 * ``compile``: ``optim.compile``, G, R and the critic loss compiled;
 * ``grouped``: ``optim.grouped``, D's and R's private networks as grouped convolutions, eager;
 * ``bf16``: ``optim.bf16``, bf16 autocast of the forward passes, eager (on CUDA; on the CPU the
@@ -43,21 +43,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.cli import count, first_paragraph, params_arg, positive_float  # noqa: E402
 from pipeline.config import Optim, Params  # noqa: E402
 from pipeline.models.grouped import use_grouped_tracks  # noqa: E402
+from pipeline.training.critic_loss import compiled_critic_loss  # noqa: E402
 from pipeline.training.data import TrainingData, latent  # noqa: E402
-from pipeline.training.experiments import build_networks, run_config  # noqa: E402
-from pipeline.training.gan import (  # noqa: E402
-    LoopConfig,
-    autocast,
-    compiled_critic_loss,
-    critic_phase,
-    generator_phase,
-)
-from pipeline.training.runner import (  # noqa: E402
-    _optimizers,
+from pipeline.training.device import (  # noqa: E402
     compile_networks,
     configure_device,
     pick_device,
 )
+from pipeline.training.experiments import build_networks, run_config  # noqa: E402
+from pipeline.training.gan import (  # noqa: E402
+    LoopConfig,
+    autocast,
+    critic_phase,
+    generator_phase,
+)
+from pipeline.training.runner import _optimizers  # noqa: E402
 from pipeline.training.schedule import global_steps  # noqa: E402
 
 PAPER_ITERATIONS = 8580

@@ -1,4 +1,4 @@
-"""Self-describing checkpoints, resume snapshots, and the sampler of a trained model.
+"""Self-describing checkpoints, weights-only exports, and the sampler of a trained model.
 
 A checkpoint is one dict saved with ``torch.save`` and read with ``torch.load(weights_only=True)``:
 
@@ -12,8 +12,7 @@ A checkpoint is one dict saved with ``torch.save`` and read with ``torch.load(we
     iterations_per_epoch, global_step (critic + generator updates), config_hash
     rng, log            snapshots only: global torch RNG states; the training log so far
 
-Snapshots live in the snapshot folder (not a declared output) under a name keyed by the config
-hash, so a snapshot of another config is never resumed. They are written atomically.
+A resume snapshot is a checkpoint with ``rng`` and ``log`` added (``snapshot.py``).
 """
 
 from __future__ import annotations
@@ -81,24 +80,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 def config_hash(config: dict[str, Any]) -> str:
     """SHA-256 of the JSON of ``config`` (keys sorted)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-
-
-def snapshot_path(snapshot_dir: str | Path, key: str) -> Path:
-    return Path(snapshot_dir) / f"snapshot-{key[:16]}.pt"
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """The global torch RNG states (CPU, and the CUDA device in use)."""
-    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"].cpu())
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import ctypes
 
 import torch
 
-from pipeline.training.gan import CriticLoss, compiled_critic_loss
+from pipeline.training.critic_loss import CriticLoss, compiled_critic_loss
 from pipeline.training.networks import Networks
 
 
@@ -69,8 +69,8 @@ def compile_networks(nets: Networks, bf16: bool) -> CriticLoss:
     """``optim.compile``: compile G and R in place, and return the compiled critic loss.
 
     D itself stays eager for the generator step; its critic loss, gradient penalty included, is
-    one compiled function (``gan.compiled_critic_loss``). Compiling changes the results by float
-    rounding only; on the CPU, inductor needs a C compiler (docs/gpu.md).
+    one compiled function (``critic_loss.compiled_critic_loss``). Compiling changes the results
+    by float rounding only; on the CPU, inductor needs a C compiler (docs/gpu.md).
     """
     for module in (nets.generator, nets.refiner):
         if module is not None:

@@ -1,4 +1,9 @@
-"""What the ``pretrain`` and ``train`` stages share: set up a run, resume it, write its outputs.
+"""What the ``pretrain`` and ``train`` stages share: set up a run, train it, write its outputs.
+
+The order of a run, top to bottom in ``run_training``: the device (``device.py``), the networks and
+optimizers (``experiments.py``, stage one's weights for stage two), a matching resume snapshot
+(``snapshot.py``), the loop (``gan.py``, its critic loss in ``critic_loss.py``) with monitoring
+(``monitor.py``), snapshots and the time budget, then the outputs.
 
 Outputs in ``out_dir``:
 
@@ -31,13 +36,7 @@ from pipeline.models.binary import use_cpu_noise
 from pipeline.models.grouped import use_grouped_tracks
 from pipeline.training import checkpoint as ck
 from pipeline.training.batch_norm import RECALIBRATION_BATCHES, recalibrate
-from pipeline.training.checkpoint_check import (
-    CheckpointError,
-    check_fits,
-    check_stage_one,
-    check_tracks,
-    validate_checkpoint,
-)
+from pipeline.training.checkpoint_check import check_stage_one, check_tracks
 from pipeline.training.conditional import with_condition
 from pipeline.training.data import TrainingData, derive_seed, latent, load_tensor
 from pipeline.training.device import compile_networks, configure_device, pick_device
@@ -56,6 +55,7 @@ from pipeline.training.gan import (
 from pipeline.training.monitor import Monitor, last_metrics, write_log_csv
 from pipeline.training.networks import Networks
 from pipeline.training.run import RunConfig
+from pipeline.training.snapshot import resume, save_snapshot, snapshot_path, usable_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -225,38 +225,6 @@ def recalibrate_statistics(
         log.info("batch-norm statistics recalibrated on %d batches", RECALIBRATION_BATCHES)
 
 
-def _usable_snapshot(path: Path, nets: Networks, device: torch.device) -> dict | None:
-    """The snapshot at ``path`` if it is whole and fits ``nets``; a damaged one is set aside.
-
-    A snapshot is only a shortcut: when it cannot be read (a kill or a full disk can leave a
-    damaged file only if the atomic rename was bypassed, but disks and copies garble files too),
-    it is renamed to ``<name>.damaged`` for inspection and the run starts over.
-    """
-    if not path.exists():
-        return None
-    try:
-        snap = ck.load_checkpoint(path, device)
-        validate_checkpoint(snap, path, snapshot=True)
-        check_fits(snap, nets.modules(), path)
-    except CheckpointError as error:
-        aside = path.with_name(path.name + ".damaged")
-        path.replace(aside)
-        log.warning("%s; set aside as %s, starting over", error, aside.name)
-        return None
-    return snap
-
-
-def _resume(path: Path, snap: dict, nets: Networks, opts: dict, device: torch.device) -> LoopState:
-    """Restore weights, optimizer states, RNG and log from the snapshot ``snap``."""
-    for name, module in nets.modules().items():
-        module.load_state_dict(snap["models"][name])
-    for name, opt in opts.items():
-        opt.load_state_dict(snap["optimizers"][name])
-    ck.set_rng_state(snap["rng"], device)
-    log.info("resuming from %s at iteration %d", path, snap["iteration"])
-    return LoopState(snap["iteration"], snap["global_step"], list(snap["log"]))
-
-
 def run_training(
     params: Params,
     stage: str,
@@ -284,14 +252,14 @@ def run_training(
     )
     data = TrainingData(load_tensor(tensor, device), run["batch_size"], params.optim.seed)
     torch.manual_seed(derive_seed(params.optim.seed, "train"))  # GP eps and SBN noise
-    snap_path = ck.snapshot_path(snapshot_dir, key)
-    snap = _usable_snapshot(snap_path, nets, device)
-    state = LoopState() if snap is None else _resume(snap_path, snap, nets, opts, device)
+    snap_path = snapshot_path(snapshot_dir, key)
+    snap = usable_snapshot(snap_path, nets, device)
+    state = LoopState() if snap is None else resume(snap_path, snap, nets, opts, device)
     start = state.iteration
 
     def snapshot(s: LoopState) -> None:
-        snap = _checkpoint(nets, opts, run, resolved, tracks, s, data.iterations_per_epoch)
-        ck.save_checkpoint(snap_path, {**snap, "rng": ck.rng_state(device), "log": s.rows})
+        checkpoint = _checkpoint(nets, opts, run, resolved, tracks, s, data.iterations_per_epoch)
+        save_snapshot(snap_path, checkpoint, s, device)
 
     cfg = LoopConfig(
         params.optim,

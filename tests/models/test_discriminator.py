@@ -215,7 +215,7 @@ class _Sliced(torch.nn.Module):
 def test_split_per_track_input_is_bitwise_the_sliced_one_after_an_adam_step() -> None:
     """A critic step (GP double backward included) through ``split`` and through slices gives
     the same weights bit for bit after an Adam step (docs/gpu_speed.md)."""
-    from pipeline.training.gan import critic_update
+    from pipeline.training.critic_loss import critic_update
 
     torch.manual_seed(11)
     new = build_discriminator("proposed_small", n_tracks=3)

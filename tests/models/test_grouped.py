@@ -15,7 +15,7 @@ import torch
 from pipeline.models import build_discriminator, build_refiner
 from pipeline.models.grouped import interleave_tracks, use_grouped_tracks
 from pipeline.models.layers import AffineBatchNorm
-from pipeline.training.gan import critic_update
+from pipeline.training.critic_loss import critic_update
 
 
 def _phrases(n_tracks: int, b: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +103,7 @@ def test_grouped_refiner_gives_the_per_track_output_and_gradients(neuron: str) -
     differently in another summation order, so both fp32 paths are judged against an fp64
     evaluation of the per-track path; the grouped one must be about as close as the loop."""
     torch.manual_seed(4)
-    loop = build_refiner(neuron, n_tracks=3, width=0.25)  # the fp64 reference at full width: minutes
+    loop = build_refiner(neuron, n_tracks=3, width=0.25)  # fp64 at full width takes minutes
     _perturb_(loop)
     grouped = copy.deepcopy(loop)
     use_grouped_tracks(grouped)

@@ -12,13 +12,11 @@ import torch
 from torch import nn
 
 from pipeline.config import Params
+from pipeline.training.critic_loss import critic_update, gradient_penalty, interpolate
 from pipeline.training.data import TrainingData, load_tensor
 from pipeline.training.gan import (
     LoopConfig,
     LoopState,
-    critic_update,
-    gradient_penalty,
-    interpolate,
     train_loop,
 )
 from pipeline.training.runner import _optimizers, _prepare

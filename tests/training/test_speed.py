@@ -20,16 +20,18 @@ from torch import nn
 from pipeline.config import Params, as_dict, params_from_dict
 from pipeline.errors import ConfigError
 from pipeline.models import build_discriminator
+from pipeline.training.critic_loss import (
+    compiled_critic_loss,
+    critic_update,
+    eager_critic_loss,
+    functional_critic_loss,
+)
 from pipeline.training.data import TrainingData, load_tensor
 from pipeline.training.device import configure_device
 from pipeline.training.gan import (
     LoopConfig,
     LoopState,
     autocast,
-    compiled_critic_loss,
-    critic_update,
-    eager_critic_loss,
-    functional_critic_loss,
     settle,
     train_loop,
 )
