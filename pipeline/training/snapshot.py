@@ -1,11 +1,12 @@
 """Resume snapshots: where a killed or stopped training run picks up again.
 
 A snapshot is a checkpoint (``checkpoint.py``) with two more keys: ``rng``, the global torch RNG
-states, and ``log``, the training log so far. It is written every ``optim.snapshot_every``
-iterations and when a run stops early (a time budget, SIGTERM), atomically, into the snapshot
-folder (not a declared output) under a name keyed by the run's config hash, so a snapshot of
-another config is never resumed. A run resumed from it ends with the weights of an uninterrupted
-run on the CPU (tests/training/test_resume.py). A run that completes removes its snapshot.
+states, and ``log``, the training log so far. It is written atomically every
+``optim.snapshot_every`` iterations and when a hook stops a run early (the time budget:
+``runner.StopTraining``), into the snapshot folder (not a declared output) under a name keyed by
+the run's config hash, so a snapshot of another config is never resumed. A run resumed from it
+ends with the weights of an uninterrupted run on the CPU (tests/training/test_resume.py). A run
+that completes removes its snapshot.
 """
 
 from __future__ import annotations
