@@ -25,7 +25,17 @@ import torch
 from torch import nn
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm3d)
-RECALIBRATION_BATCHES = 64  # batches averaged by ``recalibrate``
+# Phrases generated to recalibrate a trained run (``recalibration_batches``). Eval-mode G is very
+# sensitive to the statistics of its first layer (the dense layer from z), which are estimated
+# from these phrases: with 1,024 (64 batches of 16), one draw made a width-1/4 stage-one model
+# sound its sparse tracks 9 times too often where five other draws gave 6.4 to 6.9 times
+# (docs/cpu_setting.md). Sixteen times as many phrases quarter the estimate's noise.
+RECALIBRATION_PHRASES = 16384
+
+
+def recalibration_batches(batch_size: int) -> int:
+    """Batches of ``batch_size`` that make up at least ``RECALIBRATION_PHRASES`` phrases."""
+    return -(-RECALIBRATION_PHRASES // batch_size)
 
 
 def batch_norms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -54,7 +64,7 @@ def batch_statistics(modules: Iterable[nn.Module]) -> Iterator[None]:
 def recalibrate(
     modules: Iterable[nn.Module],
     forward: Callable[[int], object],
-    n_batches: int = RECALIBRATION_BATCHES,
+    n_batches: int,
 ) -> int:
     """Recompute the running statistics of every batch-norm layer in ``modules`` as the plain
     mean over ``n_batches`` calls ``forward(i)`` (each generating one batch in train mode).

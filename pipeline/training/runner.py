@@ -35,7 +35,7 @@ from pipeline.io import file_digest, write_json
 from pipeline.models.binary import use_cpu_noise
 from pipeline.models.grouped import use_grouped_tracks
 from pipeline.training import checkpoint as ck
-from pipeline.training.batch_norm import RECALIBRATION_BATCHES, recalibrate
+from pipeline.training.batch_norm import recalibrate, recalibration_batches
 from pipeline.training.checkpoint_check import check_stage_one, check_tracks
 from pipeline.training.conditional import with_condition
 from pipeline.training.data import TrainingData, derive_seed, latent, load_tensor
@@ -221,8 +221,9 @@ def recalibrate_statistics(
         if nets.refiner is not None:
             nets.refiner(x)
 
-    if recalibrate(nets.g_side(), forward):
-        log.info("batch-norm statistics recalibrated on %d batches", RECALIBRATION_BATCHES)
+    n_batches = recalibration_batches(run["batch_size"])
+    if recalibrate(nets.g_side(), forward, n_batches):
+        log.info("batch-norm statistics recalibrated on %d batches", n_batches)
 
 
 def run_training(

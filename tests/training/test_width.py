@@ -20,6 +20,7 @@ from pipeline.models import (
 )
 from pipeline.models.conditional import build_conditional_generator
 from pipeline.stages import train
+from pipeline.training import batch_norm
 from pipeline.training.checkpoint import load_checkpoint, load_sampler
 from pipeline.training.experiments import build_networks
 from tests.training.conftest import run_stage_one
@@ -113,16 +114,17 @@ def test_a_checkpoint_without_width_is_the_paper_width(quarter_stage_one: Path) 
 
 
 def test_true_batch_norm_statistics_are_recalibrated_after_training(
-    tiny: Params, tensor: Path, tmp_path: Path
+    tiny: Params, tensor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With ``model.batch_norm: batch`` the checkpoint's running statistics are those of its
     final G (the exact mean over many batches), so eval mode samples what train mode trained."""
     params = dataclasses.replace(
         tiny, model=dataclasses.replace(tiny.model, width=QUARTER, batch_norm="batch")
     )
+    monkeypatch.setattr(batch_norm, "RECALIBRATION_PHRASES", 255)  # 16,384 by default: slow here
     out = run_stage_one(tmp_path, params, tensor)
     g = load_sampler(out / "checkpoint.pt").generator
-    assert int(g.shared[1].num_batches_tracked) == 64  # recomputed over 64 batches
+    assert int(g.shared[1].num_batches_tracked) == 128  # 255 phrases at batch 2: 128 batches
     z = torch.randn(64, 128, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         trained = g.train()(z)  # what training saw: the batch's own statistics
