@@ -34,6 +34,8 @@ import torch
 from torch import nn
 
 from benchmarks.learning import data_sets
+from pipeline.cli import count
+from pipeline.errors import DataError
 from pipeline.metrics.learning import density, density_error
 from pipeline.sampling import draw
 from pipeline.training.batch_norm import batch_norms, batch_statistics, recalibrate
@@ -90,6 +92,14 @@ class _TrainModeSampler(nn.Module):
         return self.generator(z)
 
 
+def phrase_counts(text: str) -> list[int]:
+    """``--phrases``: comma-separated positive numbers, each at least one batch."""
+    values = [count(k) for k in text.split(",")]
+    if any(v < RUN_BATCH for v in values):
+        raise argparse.ArgumentTypeError(f"each must be >= {RUN_BATCH} (one batch), got {text}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.recalibration", description=__doc__.split("\n\n")[0]
@@ -101,17 +111,21 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("outputs/build_tensor/phrases.h5"),
         help="the training phrase file (default: %(default)s)",
     )
-    parser.add_argument("--draws", type=int, default=6, help="draws per size (default: 6)")
+    parser.add_argument("--draws", type=count, default=6, help="draws per size (default: 6)")
     parser.add_argument(
         "--phrases",
+        type=phrase_counts,
         default="1024,16384",
         help="comma-separated numbers of recalibration phrases (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    sampler = load_sampler(args.checkpoint)
+    try:
+        sampler = load_sampler(args.checkpoint)
+        _, reference = data_sets(args.tensor, N_SCORED, SCORE_SEED)
+    except (OSError, DataError) as error:
+        parser.error(str(error))
     if sampler.kind != "pretrain" or sampler.condition is not None or not batch_norms([sampler]):
         parser.error(f"{args.checkpoint}: not a stage-one model with true batch norm")
-    _, reference = data_sets(args.tensor, N_SCORED, SCORE_SEED)
     data = density(reference)
 
     def report(label: str, phrases: np.ndarray) -> None:
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     report("the checkpoint's", scored_phrases(sampler))
     for batch in (16, 64):
         report(f"each batch's own (train mode), batch {batch}", in_train_mode(sampler, batch))
-    for n in (int(k) for k in args.phrases.split(",")):
+    for n in args.phrases:
         for d in range(args.draws):
             z_of = pipeline_z(sampler.z_dim) if d == 0 else independent_z(sampler.z_dim, d)
             label = "the pipeline's draw" if d == 0 else f"independent draw {d}"

@@ -268,6 +268,14 @@ BENCHMARK_MISTAKES = {
     "bench_refiner": [["--batch", "0"], ["--reps", "x"]],
     "bench_synth": [["{missing}"], ["{folder}"], ["{file}", "extra"]],
     "bench_training": [["--iterations", "0"], ["--batch-scale", "-1"], ["--batch-scale", "nan"]],
+    "paper_flops": [["--overlay", "{missing}"], ["--overlay", "{bad_yaml}"]],
+    "recalibration": [
+        ["--checkpoint", "{missing}"],
+        ["--checkpoint", "{file}"],
+        ["--checkpoint", "{file}", "--draws", "0"],
+        ["--checkpoint", "{file}", "--phrases", "1024,x"],
+        ["--checkpoint", "{file}", "--phrases", "8"],
+    ],
 }
 PARAMS_MISTAKES = ["{missing}", "{folder}", "{bad_yaml}"]
 
