@@ -1,9 +1,11 @@
 """Copy the CPU setting's trained models into ``models/``, with their curves and learning scores.
 
-    python scripts/ship_models.py [RUN_DIR] [MODELS_DIR]
+    python scripts/ship_models.py [RUN_DIR] [MODELS_DIR] [NAME ...]
 
-RUN_DIR is a checkout where ``configs/cpu.yaml``'s models were trained (models/README.md, "How
-to retrain"; default: this checkout); MODELS_DIR defaults to ``models``. For each shipped model
+RUN_DIR is a checkout where ``configs/cpu.yaml``'s models were trained (models/README.md,
+"Retraining"; default: this checkout); MODELS_DIR defaults to ``models``; NAMEs pick shipped
+models by name (default: all of ``SHIPPED``, so a retrained stage one can be shipped alone). For
+each shipped model
 it writes the weights-only export (``pipeline.export_weights``: no optimizer state),
 ``curves/<name>.csv`` (the run's monitoring curve, drawn on the results page beside the original
 run's) and ``learning/<name>.json`` plus ``.md`` (``benchmarks/learning.py``: the learning score
@@ -30,10 +32,11 @@ SHIPPED = {
 TENSOR = "outputs/build_tensor/phrases.h5"
 
 
-def ship(run_dir: Path, models: Path) -> bool:
-    """Export, copy and score every shipped model; True when all pass the learning score."""
+def ship(run_dir: Path, models: Path, names: list[str]) -> bool:
+    """Export, copy and score the shipped models ``names``; True when all pass the score."""
     all_passed = True
-    for name, out in SHIPPED.items():
+    for name in names:
+        out = SHIPPED[name]
         export_weights(run_dir / out / "checkpoint.pt", models / f"{name}.pt")
         (models / "curves").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / out / "monitor.csv", models / "curves" / f"{name}.csv")
@@ -49,7 +52,11 @@ def ship(run_dir: Path, models: Path) -> bool:
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0]) if argv else Path(".")
     models = Path(argv[1]) if len(argv) > 1 else Path("models")
-    return 0 if ship(run_dir, models) else 1
+    names = argv[2:] or list(SHIPPED)
+    if unknown := [n for n in names if n not in SHIPPED]:
+        print(f"unknown model(s) {unknown}; shipped: {list(SHIPPED)}", file=sys.stderr)
+        return 2
+    return 0 if ship(run_dir, models, names) else 1
 
 
 if __name__ == "__main__":
