@@ -28,8 +28,9 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm3d)
 # Phrases generated to recalibrate a trained run (``recalibration_batches``). Eval-mode G is very
 # sensitive to the statistics of its first layer (the dense layer from z), which are estimated
 # from these phrases: with 1,024 (64 batches of 16), one draw made a width-1/4 stage-one model
-# sound its sparse tracks 9 times too often where five other draws gave 6.4 to 6.9 times
-# (docs/cpu_setting.md). Sixteen times as many phrases quarter the estimate's noise.
+# sound its sparse tracks 9 times too often where each batch's own statistics gave 6 to 7 times
+# and passed the learning score (docs/cpu_setting.md). Sixteen times as many phrases quarter the
+# estimate's noise.
 RECALIBRATION_PHRASES = 16384
 
 
