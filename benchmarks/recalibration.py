@@ -18,7 +18,8 @@ with G's statistics taken:
   (``params.optim.seed``, stream ``recalibrate``, as ``runner.recalibrate_statistics``), then
   ``--draws - 1`` independent draws.
 
-Cost on a 2-core CPU at width 1/4: about a minute per 1,024 phrases recomputed.
+Cost: each recalibration generates its phrases through G and each row draws 512 more, so the
+16,384-phrase rows dominate (several minutes each on a 2-core CPU at width 1/4).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def recalibrated(sampler: Sampler, n_phrases: int, z_of: Callable[[int], torch.T
     """A copy of ``sampler`` whose G statistics are recomputed from ``n_phrases`` phrases, batch
     ``i`` drawn from ``z_of(i)``."""
     copied = copy.deepcopy(sampler)
-    recalibrate([copied.generator], lambda i: copied.generator(z_of(i)), n_phrases // RUN_BATCH)
+    n_batches = -(-n_phrases // RUN_BATCH)  # rounded up, as ``recalibration_batches`` does
+    recalibrate([copied.generator], lambda i: copied.generator(z_of(i)), n_batches)
     return copied
 
 
